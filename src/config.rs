@@ -1,0 +1,177 @@
+//! Command-line flags and their validation. Every flag states its default in `--help`.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+
+/// wsgihost: an HTTP/1.1 server that runs Python WSGI applications in an embedded CPython.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "wsgihost", version, about)]
+pub struct Config {
+    /// Address to listen on, HOST:PORT or [IPv6]:PORT; repeat the flag for several listeners.
+    #[arg(short, long = "bind", value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    pub bind: Vec<SocketAddr>,
+
+    /// Directory served as static files at `/` (index.html for directories).
+    #[arg(long, value_name = "DIR", default_value = "html")]
+    pub html: PathBuf,
+
+    /// Directory of drop-in WSGI scripts: `/NAME.py/...` runs `application` from DIR/NAME.py.
+    #[arg(long, value_name = "DIR", default_value = "wsgipython")]
+    pub scripts: PathBuf,
+
+    /// Threads per worker: at most this many requests run at once; idle threads sleep.
+    #[arg(short, long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
+
+    /// Largest request body accepted, in bytes (0 = unlimited); larger bodies get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_body: u64,
+
+    /// Seconds a client may take to send a complete request head (slowloris guard).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub header_timeout: f64,
+
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds)]
+    pub keep_alive: f64,
+
+    /// Seconds a blocked read or write of a request or response may wait for the client.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub io_timeout: f64,
+
+    /// Longest request line (method, target, version) in bytes; longer gets 414.
+    #[arg(long, value_name = "BYTES", default_value_t = 8192)]
+    pub limit_request_line: usize,
+
+    /// Largest request head (all header lines) in bytes; larger gets 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    pub limit_request_headers: usize,
+
+    /// Open connections per worker; accepting pauses at the limit.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Show Python tracebacks on 500 pages (never use in production).
+    #[arg(long)]
+    pub debug: bool,
+
+    /// WSGI application mounted at `/`, as `module:callable` (module importable from the
+    /// current directory); static files and scripts are then only served when --html or
+    /// --scripts are given explicitly.
+    #[arg(value_name = "APP")]
+    pub app: Option<String>,
+
+    /// Whether --html / --scripts were given on the command line (they then serve beside APP).
+    #[arg(skip)]
+    pub html_given: bool,
+    #[arg(skip)]
+    pub scripts_given: bool,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() && secs < 1e7 => Ok(secs),
+        _ => Err(format!("expected a positive number of seconds, got '{text}'")),
+    }
+}
+
+impl Config {
+    /// Parses the process arguments; a bad flag prints one line and exits with code 2.
+    pub fn from_args() -> Config {
+        Self::parse_from_iter(std::env::args_os())
+    }
+
+    pub fn parse_from_iter<I, T>(args: I) -> Config
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let parsed = Config::command()
+            .try_get_matches_from(args)
+            .and_then(|matches| {
+                let mut config = Config::from_arg_matches(&matches)?;
+                let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+                config.html_given = given("html");
+                config.scripts_given = given("scripts");
+                Ok(config)
+            });
+        match parsed {
+            Ok(config) => config.checked(),
+            Err(err) if !err.use_stderr() => err.exit(),
+            Err(err) => usage_error(&first_line(&err.to_string())),
+        }
+    }
+
+    fn checked(self) -> Config {
+        if let Some(app) = &self.app
+            && !is_app_spec(app)
+        {
+            usage_error(&format!(
+                "APP '{app}' must look like module:callable (e.g. myapp:application)"
+            ));
+        }
+        self
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.header_timeout)
+    }
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs_f64(self.keep_alive)
+    }
+    pub fn io_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.io_timeout)
+    }
+}
+
+fn is_app_spec(spec: &str) -> bool {
+    let Some((module, callable)) = spec.split_once(':') else {
+        return false;
+    };
+    let dotted = |s: &str| {
+        !s.is_empty()
+            && s.split('.').all(|part| {
+                part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                    && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+            })
+    };
+    dotted(module) && dotted(callable)
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("invalid arguments");
+    line.trim_start_matches("error: ").to_string()
+}
+
+/// One line naming the problem, then exit code 2 (the convention for usage errors).
+pub fn usage_error(message: &str) -> ! {
+    eprintln!("wsgihost: {message} (see wsgihost --help)");
+    std::process::exit(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_spec_shapes() {
+        assert!(is_app_spec("app:app"));
+        assert!(is_app_spec("mysite.wsgi:application"));
+        assert!(!is_app_spec("app"));
+        assert!(!is_app_spec("app:"));
+        assert!(!is_app_spec("1app:x"));
+        assert!(!is_app_spec("a/b:x"));
+    }
+
+    #[test]
+    fn defaults() {
+        let config = Config::parse_from_iter(["wsgihost"]);
+        assert_eq!(config.bind, vec!["127.0.0.1:8000".parse().unwrap()]);
+        assert_eq!(config.threads, 8);
+        assert_eq!(config.html, PathBuf::from("html"));
+    }
+}

@@ -1,0 +1,65 @@
+//! One client connection: its socket, unread input and the deadline that ends it if idle.
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use super::io::{Readiness, Wait, read_some, wait_ready, write_all};
+
+/// Bytes asked of the kernel per read.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+pub struct Connection {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// Bytes received and not yet consumed (a partial head, body bytes, pipelined requests).
+    pub input: Vec<u8>,
+    /// When the connection is closed if no complete request head has arrived.
+    pub deadline: Instant,
+    /// Set when the head currently being received began to arrive (for the header timeout).
+    pub head_started: Option<Instant>,
+}
+
+impl Connection {
+    /// `first_request_within`: how long the client has to send its first request head.
+    pub fn new(stream: TcpStream, peer: SocketAddr, local: SocketAddr, first_request_within: Duration) -> Self {
+        Connection {
+            stream,
+            peer,
+            local,
+            input: Vec::new(),
+            deadline: Instant::now() + first_request_within,
+            head_started: None,
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// Reads whatever is available without blocking. `Ok(None)`: nothing yet; `Ok(Some(0))`:
+    /// the peer closed.
+    pub fn read_available(&mut self) -> io::Result<Option<usize>> {
+        let mut would_block = |_| Err(io::ErrorKind::WouldBlock.into());
+        match read_some(&mut self.stream, &mut self.input, READ_CHUNK, &mut would_block) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads at least one more byte, blocking through `wait`. Returns 0 at EOF.
+    pub fn read_more(&mut self, wait: Wait) -> io::Result<usize> {
+        read_some(&mut self.stream, &mut self.input, READ_CHUNK, wait)
+    }
+
+    /// Writes all of `parts`, blocking up to `timeout` per wait, without Python involved.
+    pub fn write_blocking(&mut self, parts: &[&[u8]], timeout: Duration) -> io::Result<()> {
+        let fd = self.fd();
+        let mut wait = |readiness: Readiness| wait_ready(fd, readiness, timeout);
+        write_all(&mut self.stream, parts, &mut wait)
+    }
+}

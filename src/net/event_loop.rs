@@ -1,0 +1,268 @@
+//! One mio event loop shared by all threads of a worker. One thread at a time polls it;
+//! connections with input are moved to a ready queue and served to completion by whichever
+//! thread takes them (usually the poller itself: no hand-off on the fast path). When the
+//! loop has had no poller for longer than the hand-off threshold, a monitor wakes one idle
+//! thread to take it over, so an app that blocks does not stall the other connections.
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use slab::Slab;
+
+use super::connection::Connection;
+
+const WAKER: Token = Token(usize::MAX);
+/// Listener i has token LISTENER_BASE - i.
+const LISTENER_BASE: usize = usize::MAX - 1;
+/// How often idle connections are checked against their deadlines.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+pub struct LoopSettings {
+    pub keep_alive: Duration,
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    /// How long the loop may go without a poller before an idle thread takes it.
+    pub handoff: Duration,
+}
+
+enum Slot {
+    /// Waiting in the loop for input.
+    Parked(Connection),
+    /// Being served by a thread (or queued for one).
+    Busy,
+}
+
+struct Shared {
+    slots: Slab<Slot>,
+    ready: VecDeque<(usize, Connection)>,
+    sleeping: usize,
+    accept_paused: bool,
+    last_sweep: Instant,
+}
+
+pub struct EventLoop {
+    poll: Mutex<Poll>,
+    registry: Registry,
+    listeners: Vec<TcpListener>,
+    shared: Mutex<Shared>,
+    wake_idle: Condvar,
+    polling: AtomicBool,
+    /// Nanoseconds since `epoch` when a poller last left the poll call.
+    last_poll: AtomicU64,
+    epoch: Instant,
+    waker: Waker,
+    stopping: AtomicBool,
+    settings: LoopSettings,
+}
+
+/// A connection a thread now owns and must serve, then `park` or `close`.
+pub struct Work {
+    pub token: usize,
+    pub conn: Connection,
+}
+
+impl EventLoop {
+    pub fn new(mut listeners: Vec<TcpListener>, settings: LoopSettings) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        for (i, listener) in listeners.iter_mut().enumerate() {
+            registry.register(listener, Token(LISTENER_BASE - i), Interest::READABLE)?;
+        }
+        let waker = Waker::new(&registry, WAKER)?;
+        Ok(EventLoop {
+            poll: Mutex::new(poll),
+            registry,
+            listeners,
+            shared: Mutex::new(Shared {
+                slots: Slab::with_capacity(1024),
+                ready: VecDeque::new(),
+                sleeping: 0,
+                accept_paused: false,
+                last_sweep: Instant::now(),
+            }),
+            wake_idle: Condvar::new(),
+            polling: AtomicBool::new(false),
+            last_poll: AtomicU64::new(0),
+            epoch: Instant::now(),
+            waker,
+            stopping: AtomicBool::new(false),
+            settings,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Stop accepting; idle connections close; threads end once their requests finish.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        self.wake_idle.notify_all();
+    }
+
+    /// Blocks until a connection has input to serve. None: the loop is stopping.
+    pub fn next_work(&self, events: &mut Events) -> Option<Work> {
+        loop {
+            {
+                let mut shared = self.lock();
+                if let Some((token, conn)) = shared.ready.pop_front() {
+                    return Some(Work { token, conn });
+                }
+                if self.is_stopping() {
+                    self.close_parked(&mut shared);
+                    return None;
+                }
+            }
+            let poll = self.poll.try_lock();
+            if let Ok(mut poll) = poll {
+                self.poll_once(&mut poll, events);
+                continue;
+            }
+            let mut shared = self.lock();
+            if shared.ready.is_empty() && !self.is_stopping() {
+                shared.sleeping += 1;
+                let (mut shared, _) = self
+                    .wake_idle
+                    .wait_timeout(shared, Duration::from_secs(1))
+                    .unwrap_or_else(|p| p.into_inner());
+                shared.sleeping -= 1;
+            }
+        }
+    }
+
+    fn poll_once(&self, poll: &mut Poll, events: &mut Events) {
+        let paused = self.lock().accept_paused;
+        let timeout = if paused { Duration::from_millis(10) } else { SWEEP_EVERY };
+        self.polling.store(true, Ordering::Release);
+        let result = poll.poll(events, Some(timeout));
+        self.polling.store(false, Ordering::Release);
+        self.last_poll.store(self.now_nanos(), Ordering::Release);
+        if let Err(err) = result
+            && err.kind() != io::ErrorKind::Interrupted
+        {
+            eprintln!("wsgihost: poll failed: {err}");
+        }
+        let mut shared = self.lock();
+        for event in events.iter() {
+            match event.token() {
+                WAKER => {}
+                Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
+                    self.accept(&mut shared, LISTENER_BASE - t);
+                }
+                Token(t) => {
+                    if let Some(slot) = shared.slots.get_mut(t)
+                        && let Slot::Parked(_) = slot
+                        && let Slot::Parked(conn) = std::mem::replace(slot, Slot::Busy)
+                    {
+                        shared.ready.push_back((t, conn));
+                    }
+                }
+            }
+        }
+        if shared.accept_paused && shared.slots.len() < self.settings.max_connections {
+            shared.accept_paused = false;
+            for i in 0..self.listeners.len() {
+                self.accept(&mut shared, i);
+            }
+        }
+        if shared.last_sweep.elapsed() >= SWEEP_EVERY {
+            shared.last_sweep = Instant::now();
+            let now = Instant::now();
+            shared.slots.retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.deadline <= now));
+        }
+    }
+
+    /// Accepts every pending connection on listener `i`, up to the connection limit.
+    fn accept(&self, shared: &mut Shared, i: usize) {
+        if self.is_stopping() {
+            return;
+        }
+        loop {
+            if shared.slots.len() >= self.settings.max_connections {
+                shared.accept_paused = true;
+                return;
+            }
+            match self.listeners[i].accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().unwrap_or(peer);
+                    let entry = shared.slots.vacant_entry();
+                    let token = entry.key();
+                    if self.registry.register(&mut stream, Token(token), Interest::READABLE).is_ok() {
+                        entry.insert(Slot::Parked(Connection::new(stream, peer, local, self.settings.header_timeout)));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning on a readable listener.
+                    eprintln!("wsgihost: accept failed: {e}");
+                    shared.accept_paused = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Returns a served connection to the loop to wait for its next request.
+    pub fn park(&self, token: usize, mut conn: Connection) {
+        if self.is_stopping() {
+            return self.close(token);
+        }
+        conn.deadline = match conn.head_started {
+            Some(started) => started + self.settings.header_timeout,
+            None => Instant::now() + self.settings.keep_alive,
+        };
+        let mut shared = self.lock();
+        let Some(slot) = shared.slots.get_mut(token) else { return };
+        *slot = Slot::Parked(conn);
+        // Re-arm while holding the lock: input that arrived while the connection was busy
+        // raises a fresh event, so no request is left waiting for an edge that passed.
+        if let Slot::Parked(conn) = slot
+            && self.registry.reregister(&mut conn.stream, Token(token), Interest::READABLE).is_err()
+        {
+            shared.slots.remove(token);
+        }
+    }
+
+    /// Frees a connection's slot; dropping it closes the socket.
+    pub fn close(&self, token: usize) {
+        let mut shared = self.lock();
+        if shared.slots.contains(token) {
+            shared.slots.remove(token);
+        }
+    }
+
+    fn close_parked(&self, shared: &mut Shared) {
+        shared.slots.retain(|_, slot| matches!(slot, Slot::Busy));
+    }
+
+    fn now_nanos(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// The hand-off monitor (its own thread): wakes an idle thread when nobody has polled
+    /// for longer than the threshold, e.g. because the poller is running a slow request.
+    pub fn monitor(&self) {
+        let threshold = self.settings.handoff;
+        while !self.is_stopping() {
+            std::thread::sleep(threshold);
+            if self.polling.load(Ordering::Acquire) {
+                continue;
+            }
+            let idle_for = self.now_nanos().saturating_sub(self.last_poll.load(Ordering::Acquire));
+            if idle_for >= threshold.as_nanos() as u64 && self.lock().sleeping > 0 {
+                self.wake_idle.notify_one();
+            }
+        }
+    }
+}

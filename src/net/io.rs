@@ -1,0 +1,161 @@
+//! Blocking I/O with a timeout on non-blocking sockets. A request's thread uses these to
+//! read its body and write its response; the caller decides what to release while waiting
+//! (the GIL, for Python requests) through the `wait` closure.
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+/// Which readiness a blocked operation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Readable,
+    Writable,
+}
+
+/// Waits until `fd` is ready or `timeout` passes (`ErrorKind::TimedOut`).
+pub fn wait_ready(fd: RawFd, readiness: Readiness, timeout: Duration) -> io::Result<()> {
+    let events = match readiness {
+        Readiness::Readable => libc::POLLIN,
+        Readiness::Writable => libc::POLLOUT,
+    };
+    let mut pollfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
+    loop {
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
+        match ready {
+            0 => return Err(io::Error::new(io::ErrorKind::TimedOut, "client timed out")),
+            n if n > 0 => return Ok(()),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+/// A way to wait for readiness; lets callers release locks (the GIL) while blocked.
+pub type Wait<'a> = &'a mut dyn FnMut(Readiness) -> io::Result<()>;
+
+/// Reads at least one byte (or EOF → 0) into the spare room of `buf`, growing it by up to
+/// `chunk` bytes.
+pub fn read_some<S: Read>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+    wait: Wait,
+) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + chunk, 0);
+    let result = loop {
+        match stream.read(&mut buf[start..]) {
+            Ok(n) => break Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(e) = wait(Readiness::Readable) {
+                    break Err(e);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    buf.truncate(start + *result.as_ref().unwrap_or(&0));
+    result
+}
+
+/// Writes every byte of `parts`, in order, with as few system calls as the socket allows.
+pub fn write_all<S: Write>(stream: &mut S, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
+    let mut index = 0;
+    let mut offset = 0;
+    while index < parts.len() {
+        if parts[index].len() == offset {
+            index += 1;
+            offset = 0;
+            continue;
+        }
+        let slices: Vec<IoSlice> = std::iter::once(IoSlice::new(&parts[index][offset..]))
+            .chain(parts[index + 1..].iter().map(|p| IoSlice::new(p)))
+            .collect();
+        match stream.write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(mut written) => {
+                while written > 0 {
+                    let left = parts[index].len() - offset;
+                    if written < left {
+                        offset += written;
+                        written = 0;
+                    } else {
+                        written -= left;
+                        index += 1;
+                        offset = 0;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(Readiness::Writable)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sends `len` bytes of `file` from `offset` with sendfile(2): the kernel copies, we don't.
+pub fn send_file(
+    socket: RawFd,
+    file: RawFd,
+    mut offset: i64,
+    mut len: u64,
+    wait: Wait,
+) -> io::Result<()> {
+    while len > 0 {
+        let count = len.min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the duration of the call; offset is ours.
+        let sent = unsafe { libc::sendfile(socket, file, &mut offset, count) };
+        if sent > 0 {
+            len -= sent as u64;
+            continue;
+        }
+        if sent == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than expected"));
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::WouldBlock => wait(Readiness::Writable)?,
+            io::ErrorKind::Interrupted => {}
+            _ => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that accepts at most 3 bytes per call, to exercise partial writes.
+    struct Trickle(Vec<u8>);
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_all_survives_partial_writes() {
+        let mut sink = Trickle(Vec::new());
+        let mut never = |_| -> io::Result<()> { unreachable!() };
+        write_all(&mut sink, &[b"hello ", b"", b"wide ", b"world"], &mut never).unwrap();
+        assert_eq!(sink.0, b"hello wide world");
+    }
+}

@@ -1,0 +1,28 @@
+//! Everything the threads of a worker share while serving.
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::http::request::HeadLimits;
+use crate::net::event_loop::EventLoop;
+use crate::route::Router;
+use crate::wsgi::call::CallSettings;
+use crate::wsgi::scripts::ScriptCache;
+
+/// A WSGI application mounted with `APP` (`module:callable`).
+pub struct MountedApp {
+    pub name: String,
+    pub callable: Py<PyAny>,
+}
+
+pub struct Context {
+    pub event_loop: EventLoop,
+    pub router: Router,
+    pub scripts: ScriptCache,
+    pub apps: Vec<MountedApp>,
+    pub environ_template: Py<PyDict>,
+    pub limits: HeadLimits,
+    pub call: CallSettings,
+    pub header_timeout: Duration,
+}

@@ -1,0 +1,302 @@
+//! Static files: confinement to the root (no `..`, encoded separators, NULs, backslashes or
+//! symlinks leading out), MIME types, validators (ETag, Last-Modified → 304), single byte
+//! ranges (206/416) and sendfile(2) for the body.
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::request::Head;
+use crate::http::response::{BodyFraming, encode_head, error_page, simple_response};
+use crate::net::connection::Connection;
+use crate::net::io::{Readiness, send_file, wait_ready};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    File(PathBuf),
+    /// A directory asked for without its trailing slash.
+    AddSlash,
+    NotFound,
+    Forbidden,
+}
+
+/// Maps a decoded URL path below the mount to a file inside `root` (canonical).
+pub fn resolve(root: &Path, rest: &[u8]) -> Resolved {
+    if rest.contains(&0) || rest.contains(&b'\\') {
+        return Resolved::NotFound;
+    }
+    let mut path = root.to_path_buf();
+    for segment in rest.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => return Resolved::NotFound,
+            hidden if hidden.starts_with(b".") && hidden != b".well-known" => {
+                return Resolved::NotFound;
+            }
+            name => path.push(std::ffi::OsStr::from_bytes(name)),
+        }
+    }
+    let Ok(real) = path.canonicalize() else {
+        return Resolved::NotFound;
+    };
+    if !real.starts_with(root) {
+        return Resolved::Forbidden;
+    }
+    if real.is_dir() {
+        if !rest.ends_with(b"/") {
+            return Resolved::AddSlash;
+        }
+        return match real.join("index.html").canonicalize() {
+            Ok(index) if index.starts_with(root) && index.is_file() => Resolved::File(index),
+            Ok(_) => Resolved::Forbidden,
+            Err(_) => Resolved::NotFound,
+        };
+    }
+    if real.is_file() {
+        Resolved::File(real)
+    } else {
+        Resolved::NotFound
+    }
+}
+
+/// Whether `resolve` would find a file (lets an app at the same prefix take the rest).
+pub fn exists(root: &Path, rest: &[u8]) -> bool {
+    !matches!(resolve(root, rest), Resolved::NotFound)
+}
+
+/// Serves one request for a static file. Returns whether the connection stays open.
+pub fn serve(
+    conn: &mut Connection,
+    head: &Head,
+    root: &Path,
+    rest: &[u8],
+    raw_path: &[u8],
+    timeout: Duration,
+) -> io::Result<bool> {
+    // A body sent to a static file is not read: close afterwards instead of parsing it.
+    let keep_alive = head.keep_alive && head.framing == crate::http::body::Framing::Empty;
+    let head_only = head.is_head();
+    if head.method() != b"GET" && !head_only {
+        let page = error_page(405, "Static files answer GET and HEAD only.");
+        let reply = simple_response(405, b"Allow: GET, HEAD\r\n", &page, keep_alive, false);
+        conn.write_blocking(&[&reply], timeout)?;
+        return Ok(keep_alive);
+    }
+    let path = match resolve(root, rest) {
+        Resolved::File(path) => path,
+        Resolved::AddSlash => {
+            let mut location = b"Location: ".to_vec();
+            location.extend_from_slice(raw_path);
+            location.extend_from_slice(b"/\r\n");
+            let reply = simple_response(301, &location, "", keep_alive, head_only);
+            conn.write_blocking(&[&reply], timeout)?;
+            return Ok(keep_alive);
+        }
+        refused => {
+            let status = if refused == Resolved::Forbidden { 403 } else { 404 };
+            let page = error_page(status, "");
+            let reply = simple_response(status, b"", &page, keep_alive, head_only);
+            conn.write_blocking(&[&reply], timeout)?;
+            return Ok(keep_alive);
+        }
+    };
+    let file = File::open(&path)?;
+    let meta = file.metadata()?;
+    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+    let size = meta.len();
+    let etag = entity_tag(modified, size);
+    let mut headers = Vec::with_capacity(256);
+    push_header(&mut headers, "Content-Type", &content_type(&path));
+    push_header(&mut headers, "Last-Modified", &httpdate::fmt_http_date(modified));
+    push_header(&mut headers, "ETag", &etag);
+    headers.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+    if not_modified(head, &etag, modified) {
+        let mut reply = Vec::with_capacity(256);
+        encode_head(&mut reply, b"304 Not Modified", &headers, BodyFraming::None, keep_alive, head.minor_version == 0);
+        conn.write_blocking(&[&reply], timeout)?;
+        return Ok(keep_alive);
+    }
+    let (status_line, start, len): (&[u8], u64, u64) = match requested_range(head, &etag, size) {
+        RangeAnswer::Whole => (b"200 OK", 0, size),
+        RangeAnswer::Part(start, end) => {
+            let value = format!("bytes {start}-{end}/{size}");
+            push_header(&mut headers, "Content-Range", &value);
+            (b"206 Partial Content", start, end - start + 1)
+        }
+        RangeAnswer::Unsatisfiable => {
+            push_header(&mut headers, "Content-Range", &format!("bytes */{size}"));
+            let reply = simple_response(416, &headers, "", keep_alive, head_only);
+            conn.write_blocking(&[&reply], timeout)?;
+            return Ok(keep_alive);
+        }
+    };
+    let mut reply = Vec::with_capacity(320);
+    encode_head(&mut reply, status_line, &headers, BodyFraming::Length(len), keep_alive, head.minor_version == 0);
+    conn.write_blocking(&[&reply], timeout)?;
+    if !head_only && len > 0 {
+        let socket = conn.fd();
+        let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
+        send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
+    }
+    Ok(keep_alive)
+}
+
+fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn content_type(path: &Path) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(mime.subtype().as_str(), "javascript" | "json" | "xml" | "svg+xml");
+    if textual && mime.get_param("charset").is_none() {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    }
+}
+
+fn entity_tag(modified: SystemTime, size: u64) -> String {
+    let stamp = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("\"{:x}-{:x}-{size:x}\"", stamp.as_secs(), stamp.subsec_nanos())
+}
+
+/// RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since.
+fn not_modified(head: &Head, etag: &str, modified: SystemTime) -> bool {
+    if let Some(tags) = head.header("if-none-match") {
+        return tags
+            .split(|&b| b == b',')
+            .map(|t| t.trim_ascii())
+            .any(|t| t == b"*" || t == etag.as_bytes() || t.strip_prefix(b"W/") == Some(etag.as_bytes()));
+    }
+    let since = head
+        .header("if-modified-since")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    let modified_secs = modified.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    since.is_some_and(|since| {
+        modified_secs <= since.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAnswer {
+    Whole,
+    /// Inclusive byte positions.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// One `bytes=` range; several ranges or an If-Range that does not match → the whole file.
+fn requested_range(head: &Head, etag: &str, size: u64) -> RangeAnswer {
+    let Some(value) = head.header("range") else {
+        return RangeAnswer::Whole;
+    };
+    if head.header("if-range").is_some_and(|v| v != etag.as_bytes()) {
+        return RangeAnswer::Whole;
+    }
+    parse_range(value, size)
+}
+
+fn parse_range(value: &[u8], size: u64) -> RangeAnswer {
+    let Some(spec) = std::str::from_utf8(value).ok().and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return RangeAnswer::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAnswer::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Whole;
+    };
+    let number = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok()).flatten();
+    match (number(first), number(last), first.is_empty()) {
+        (Some(start), _, _) if start >= size => RangeAnswer::Unsatisfiable,
+        (Some(start), Some(end), _) if end >= start => RangeAnswer::Part(start, end.min(size - 1)),
+        (Some(start), None, _) if last.is_empty() => RangeAnswer::Part(start, size - 1),
+        (None, Some(0), true) => RangeAnswer::Unsatisfiable,
+        (None, Some(suffix), true) if size > 0 => RangeAnswer::Part(size - suffix.min(size), size - 1),
+        (None, Some(_), true) => RangeAnswer::Unsatisfiable,
+        _ => RangeAnswer::Whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("index.html"), "home").unwrap();
+        std::fs::write(root.join("sub/index.html"), "sub").unwrap();
+        std::fs::write(root.join("a.txt"), "a").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("leak.txt")).unwrap();
+        let root = root.canonicalize().unwrap();
+        (dir, root)
+    }
+
+    /// A throwaway directory removed on drop (std only, no extra crate for tests).
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let path = std::env::temp_dir().join(format!("wsgihost-test-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn maps_files_and_indexes() {
+        let (_dir, root) = tree();
+        assert_eq!(resolve(&root, b"/"), Resolved::File(root.join("index.html")));
+        assert_eq!(resolve(&root, b"/a.txt"), Resolved::File(root.join("a.txt")));
+        assert_eq!(resolve(&root, b"/sub/"), Resolved::File(root.join("sub/index.html")));
+        assert_eq!(resolve(&root, b"/sub"), Resolved::AddSlash);
+        assert_eq!(resolve(&root, b"/missing"), Resolved::NotFound);
+    }
+
+    #[test]
+    fn never_escapes_the_root() {
+        let (_dir, root) = tree();
+        for attack in [&b"/../secret.txt"[..], b"/sub/../../secret.txt", b"/..\\secret.txt", b"/a.txt\0", b"/.hidden"] {
+            assert_eq!(resolve(&root, attack), Resolved::NotFound, "{:?}", String::from_utf8_lossy(attack));
+        }
+        assert_eq!(resolve(&root, b"/leak.txt"), Resolved::Forbidden);
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(b"bytes=0-3", 10), RangeAnswer::Part(0, 3));
+        assert_eq!(parse_range(b"bytes=5-", 10), RangeAnswer::Part(5, 9));
+        assert_eq!(parse_range(b"bytes=-4", 10), RangeAnswer::Part(6, 9));
+        assert_eq!(parse_range(b"bytes=8-100", 10), RangeAnswer::Part(8, 9));
+        assert_eq!(parse_range(b"bytes=10-", 10), RangeAnswer::Unsatisfiable);
+        assert_eq!(parse_range(b"bytes=0-1,3-4", 10), RangeAnswer::Whole);
+        assert_eq!(parse_range(b"items=0-1", 10), RangeAnswer::Whole);
+    }
+
+    #[test]
+    fn text_types_carry_charset() {
+        assert_eq!(content_type(Path::new("a.html")), "text/html; charset=utf-8");
+        assert_eq!(content_type(Path::new("a.png")), "image/png");
+    }
+}

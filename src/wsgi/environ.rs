@@ -1,0 +1,135 @@
+//! The WSGI environ: a per-mount template dict of constant keys, copied for each request and
+//! filled with that request's CGI variables and HTTP_* headers (latin-1 strings, PEP 3333).
+use std::net::SocketAddr;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::{ffi, intern};
+
+use crate::http::request::Head;
+
+/// What the environ says about the server as a whole.
+pub struct ServerTraits {
+    pub multithread: bool,
+    pub multiprocess: bool,
+}
+
+/// The constant part of every environ, built once.
+pub fn template(py: Python<'_>, traits: &ServerTraits) -> PyResult<Py<PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
+    dict.set_item("wsgi.url_scheme", "http")?;
+    dict.set_item("wsgi.errors", py.import("sys")?.getattr("stderr")?)?;
+    dict.set_item("wsgi.multithread", traits.multithread)?;
+    dict.set_item("wsgi.multiprocess", traits.multiprocess)?;
+    dict.set_item("wsgi.run_once", false)?;
+    dict.set_item("wsgi.file_wrapper", py.get_type::<super::file_wrapper::FileWrapper>())?;
+    dict.set_item(
+        "SERVER_SOFTWARE",
+        concat!("wsgihost/", env!("CARGO_PKG_VERSION")),
+    )?;
+    Ok(dict.unbind())
+}
+
+/// Decodes bytes as latin-1 into a str (never fails: every byte is a code point).
+pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    // SAFETY: pointer and length describe `bytes`; the result is a new reference or NULL.
+    unsafe {
+        let ptr = ffi::PyUnicode_DecodeLatin1(
+            bytes.as_ptr().cast(),
+            bytes.len() as ffi::Py_ssize_t,
+            std::ptr::null(),
+        );
+        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked())
+    }
+}
+
+/// Where the request is in the URL space and on the network.
+pub struct RequestPlace<'a> {
+    pub script_name: &'a [u8],
+    pub path_info: &'a [u8],
+    pub query: &'a [u8],
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// A fresh environ for one request (without wsgi.input, which the caller adds).
+pub fn build<'py>(
+    py: Python<'py>,
+    template: &Bound<'py, PyDict>,
+    head: &Head,
+    place: &RequestPlace,
+) -> PyResult<Bound<'py, PyDict>> {
+    let env = template.copy()?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), latin1(py, head.method())?)?;
+    env.set_item(intern!(py, "SCRIPT_NAME"), latin1(py, place.script_name)?)?;
+    env.set_item(intern!(py, "PATH_INFO"), latin1(py, place.path_info)?)?;
+    env.set_item(intern!(py, "QUERY_STRING"), latin1(py, place.query)?)?;
+    let target = latin1(py, head.target())?;
+    env.set_item(intern!(py, "REQUEST_URI"), &target)?;
+    env.set_item(intern!(py, "RAW_URI"), &target)?;
+    let protocol = if head.minor_version == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
+    env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
+    env.set_item(intern!(py, "SERVER_NAME"), server_name(head, place.local))?;
+    env.set_item(intern!(py, "SERVER_PORT"), place.local.port().to_string())?;
+    env.set_item(intern!(py, "REMOTE_ADDR"), place.peer.ip().to_string())?;
+    env.set_item(intern!(py, "REMOTE_PORT"), place.peer.port().to_string())?;
+    env.set_item(
+        intern!(py, "wsgi.input_terminated"),
+        head.framing == crate::http::body::Framing::Chunked,
+    )?;
+    add_headers(py, &env, head)?;
+    Ok(env)
+}
+
+/// The Host header's name without its port, else the address the request came in on.
+fn server_name(head: &Head, local: SocketAddr) -> String {
+    let host = head.header("host").and_then(|h| std::str::from_utf8(h).ok());
+    match host {
+        Some(host) if !host.is_empty() => {
+            let name = match host.rfind(':') {
+                Some(colon) if !host[colon..].contains(']') => &host[..colon],
+                _ => host,
+            };
+            name.trim_start_matches('[').trim_end_matches(']').to_string()
+        }
+        _ => local.ip().to_string(),
+    }
+}
+
+/// HTTP_* variables, plus CONTENT_TYPE / CONTENT_LENGTH. Repeated fields are joined with
+/// ", " ("; " for Cookie). Names with `_` are dropped: they would be indistinguishable from
+/// `-` once converted, a known header-spoofing trick.
+fn add_headers(py: Python<'_>, env: &Bound<'_, PyDict>, head: &Head) -> PyResult<()> {
+    for (name, value) in head.headers() {
+        if name.contains(&b'_') {
+            continue;
+        }
+        let key = if name.eq_ignore_ascii_case(b"content-type") {
+            "CONTENT_TYPE".to_string()
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            "CONTENT_LENGTH".to_string()
+        } else {
+            let mut key = String::with_capacity(5 + name.len());
+            key.push_str("HTTP_");
+            key.extend(name.iter().map(|&b| match b {
+                b'-' => '_',
+                _ => b.to_ascii_uppercase() as char,
+            }));
+            key
+        };
+        let value = latin1(py, value)?;
+        match env.get_item(&key)? {
+            Some(previous) if key != "CONTENT_LENGTH" => {
+                let separator = if key == "HTTP_COOKIE" { "; " } else { ", " };
+                let joined = format!("{}{separator}{}", previous.str()?, value);
+                env.set_item(key, joined)?;
+            }
+            _ => env.set_item(key, value)?,
+        }
+    }
+    if head.framing == crate::http::body::Framing::Chunked {
+        let _ = env.del_item("CONTENT_LENGTH");
+    }
+    Ok(())
+}
