@@ -9,7 +9,10 @@ fn main() {
     let config = pyo3_build_config::get();
     let python = config.executable().unwrap_or("python3");
     let probe = Command::new(python)
-        .args(["-c", "import sys; print(sys.executable); print(sys.version)"])
+        .args([
+            "-c",
+            "import sys; print(sys.executable); print(sys.version)",
+        ])
         .output()
         .expect("build.rs: cannot run the Python interpreter found by pyo3");
     let text = String::from_utf8(probe.stdout).expect("python printed non-UTF-8");

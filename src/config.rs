@@ -11,7 +11,12 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 #[command(name = "wsgihost", version, about)]
 pub struct Config {
     /// Address to listen on, HOST:PORT or [IPv6]:PORT; repeat the flag for several listeners.
-    #[arg(short, long = "bind", value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    #[arg(
+        short,
+        long = "bind",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8000"
+    )]
     pub bind: Vec<SocketAddr>,
 
     /// Directory served as static files at `/` (index.html for directories).
@@ -32,15 +37,15 @@ pub struct Config {
     pub max_body: u64,
 
     /// Seconds a client may take to send a complete request head (slowloris guard).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub header_timeout: f64,
 
     /// Seconds an idle keep-alive connection is kept open.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub keep_alive: f64,
 
     /// Seconds a blocked read or write of a request or response may wait for the client.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub io_timeout: f64,
 
     /// Longest request line (method, target, version) in bytes; longer gets 414.
@@ -75,7 +80,9 @@ pub struct Config {
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(secs) if secs > 0.0 && secs.is_finite() && secs < 1e7 => Ok(secs),
-        _ => Err(format!("expected a positive number of seconds, got '{text}'")),
+        _ => Err(format!(
+            "expected a positive number of seconds, got '{text}'"
+        )),
     }
 }
 
@@ -135,7 +142,9 @@ fn is_app_spec(spec: &str) -> bool {
     let dotted = |s: &str| {
         !s.is_empty()
             && s.split('.').all(|part| {
-                part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                part.chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
                     && part.chars().all(|c| c.is_alphanumeric() || c == '_')
             })
     };

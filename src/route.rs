@@ -22,9 +22,20 @@ pub struct Mount {
 /// Where a request goes, with the path split as SCRIPT_NAME / PATH_INFO.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route<'m> {
-    Static { root: &'m PathBuf, rest: Vec<u8> },
-    Script { name: String, script_name: Vec<u8>, path_info: Vec<u8> },
-    App { index: usize, script_name: Vec<u8>, path_info: Vec<u8> },
+    Static {
+        root: &'m PathBuf,
+        rest: Vec<u8>,
+    },
+    Script {
+        name: String,
+        script_name: Vec<u8>,
+        path_info: Vec<u8>,
+    },
+    App {
+        index: usize,
+        script_name: Vec<u8>,
+        path_info: Vec<u8>,
+    },
     NotFound,
 }
 
@@ -44,7 +55,8 @@ pub fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
 }
 
 fn strip_scheme_and_authority(target: &[u8]) -> &[u8] {
-    let lower_starts = |p: &[u8]| target.len() >= p.len() && target[..p.len()].eq_ignore_ascii_case(p);
+    let lower_starts =
+        |p: &[u8]| target.len() >= p.len() && target[..p.len()].eq_ignore_ascii_case(p);
     let after_scheme = if lower_starts(b"http://") {
         7
     } else if lower_starts(b"https://") {
@@ -94,9 +106,14 @@ impl Router {
             match &mount.target {
                 Target::Scripts => {
                     let trimmed = rest.strip_prefix(b"/").unwrap_or(rest);
-                    let end = trimmed.iter().position(|&b| b == b'/').unwrap_or(trimmed.len());
+                    let end = trimmed
+                        .iter()
+                        .position(|&b| b == b'/')
+                        .unwrap_or(trimmed.len());
                     let segment = &trimmed[..end];
-                    let Ok(name) = std::str::from_utf8(segment) else { continue };
+                    let Ok(name) = std::str::from_utf8(segment) else {
+                        continue;
+                    };
                     if !name.ends_with(".py") {
                         continue;
                     }
@@ -114,7 +131,10 @@ impl Router {
                     if shadowed_app && !file_exists(root, rest) {
                         continue;
                     }
-                    return Route::Static { root, rest: rest.to_vec() };
+                    return Route::Static {
+                        root,
+                        rest: rest.to_vec(),
+                    };
                 }
                 Target::App(app) => {
                     return Route::App {
@@ -141,9 +161,18 @@ mod tests {
 
     fn default_router() -> Router {
         Router::new(vec![
-            Mount { prefix: b"".to_vec(), target: Target::Static(PathBuf::from("html")) },
-            Mount { prefix: b"".to_vec(), target: Target::Scripts },
-            Mount { prefix: b"/api".to_vec(), target: Target::App(0) },
+            Mount {
+                prefix: b"".to_vec(),
+                target: Target::Static(PathBuf::from("html")),
+            },
+            Mount {
+                prefix: b"".to_vec(),
+                target: Target::Scripts,
+            },
+            Mount {
+                prefix: b"/api".to_vec(),
+                target: Target::App(0),
+            },
         ])
     }
 
@@ -164,24 +193,49 @@ mod tests {
     #[test]
     fn static_and_longest_prefix() {
         let router = default_router();
-        assert!(matches!(router.route(b"/index.html", |_, _| true), Route::Static { .. }));
-        assert!(matches!(router.route(b"/dir/a.py", |_, _| true), Route::Static { .. }));
+        assert!(matches!(
+            router.route(b"/index.html", |_, _| true),
+            Route::Static { .. }
+        ));
+        assert!(matches!(
+            router.route(b"/dir/a.py", |_, _| true),
+            Route::Static { .. }
+        ));
         let api = router.route(b"/api/users", |_, _| true);
         assert_eq!(
             api,
-            Route::App { index: 0, script_name: b"/api".to_vec(), path_info: b"/users".to_vec() }
+            Route::App {
+                index: 0,
+                script_name: b"/api".to_vec(),
+                path_info: b"/users".to_vec()
+            }
         );
-        assert!(matches!(router.route(b"/apiary", |_, _| true), Route::Static { .. }));
+        assert!(matches!(
+            router.route(b"/apiary", |_, _| true),
+            Route::Static { .. }
+        ));
     }
 
     #[test]
     fn static_gives_way_to_app_at_same_prefix() {
         let router = Router::new(vec![
-            Mount { prefix: b"".to_vec(), target: Target::App(0) },
-            Mount { prefix: b"".to_vec(), target: Target::Static(PathBuf::from("html")) },
+            Mount {
+                prefix: b"".to_vec(),
+                target: Target::App(0),
+            },
+            Mount {
+                prefix: b"".to_vec(),
+                target: Target::Static(PathBuf::from("html")),
+            },
         ]);
-        assert!(matches!(router.route(b"/x", |_, _| false), Route::App { .. }));
-        assert!(matches!(router.route(b"/x", |_, _| true), Route::Static { .. }));
+        assert!(matches!(
+            router.route(b"/x", |_, _| false),
+            Route::App { .. }
+        ));
+        assert!(matches!(
+            router.route(b"/x", |_, _| true),
+            Route::Static { .. }
+        ));
     }
 
     #[test]

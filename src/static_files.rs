@@ -95,7 +95,11 @@ pub fn serve(
             return Ok(keep_alive);
         }
         refused => {
-            let status = if refused == Resolved::Forbidden { 403 } else { 404 };
+            let status = if refused == Resolved::Forbidden {
+                403
+            } else {
+                404
+            };
             let page = error_page(status, "");
             let reply = simple_response(status, b"", &page, keep_alive, head_only);
             conn.write_blocking(&[&reply], timeout)?;
@@ -109,12 +113,23 @@ pub fn serve(
     let etag = entity_tag(modified, size);
     let mut headers = Vec::with_capacity(256);
     push_header(&mut headers, "Content-Type", &content_type(&path));
-    push_header(&mut headers, "Last-Modified", &httpdate::fmt_http_date(modified));
+    push_header(
+        &mut headers,
+        "Last-Modified",
+        &httpdate::fmt_http_date(modified),
+    );
     push_header(&mut headers, "ETag", &etag);
     headers.extend_from_slice(b"Accept-Ranges: bytes\r\n");
     if not_modified(head, &etag, modified) {
         let mut reply = Vec::with_capacity(256);
-        encode_head(&mut reply, b"304 Not Modified", &headers, BodyFraming::None, keep_alive, head.minor_version == 0);
+        encode_head(
+            &mut reply,
+            b"304 Not Modified",
+            &headers,
+            BodyFraming::None,
+            keep_alive,
+            head.minor_version == 0,
+        );
         conn.write_blocking(&[&reply], timeout)?;
         return Ok(keep_alive);
     }
@@ -133,7 +148,14 @@ pub fn serve(
         }
     };
     let mut reply = Vec::with_capacity(320);
-    encode_head(&mut reply, status_line, &headers, BodyFraming::Length(len), keep_alive, head.minor_version == 0);
+    encode_head(
+        &mut reply,
+        status_line,
+        &headers,
+        BodyFraming::Length(len),
+        keep_alive,
+        head.minor_version == 0,
+    );
     conn.write_blocking(&[&reply], timeout)?;
     if !head_only && len > 0 {
         let socket = conn.fd();
@@ -153,7 +175,10 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
 fn content_type(path: &Path) -> String {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let textual = mime.type_() == mime_guess::mime::TEXT
-        || matches!(mime.subtype().as_str(), "javascript" | "json" | "xml" | "svg+xml");
+        || matches!(
+            mime.subtype().as_str(),
+            "javascript" | "json" | "xml" | "svg+xml"
+        );
     if textual && mime.get_param("charset").is_none() {
         format!("{mime}; charset=utf-8")
     } else {
@@ -163,24 +188,34 @@ fn content_type(path: &Path) -> String {
 
 fn entity_tag(modified: SystemTime, size: u64) -> String {
     let stamp = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("\"{:x}-{:x}-{size:x}\"", stamp.as_secs(), stamp.subsec_nanos())
+    format!(
+        "\"{:x}-{:x}-{size:x}\"",
+        stamp.as_secs(),
+        stamp.subsec_nanos()
+    )
 }
 
 /// RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since.
 fn not_modified(head: &Head, etag: &str, modified: SystemTime) -> bool {
     if let Some(tags) = head.header("if-none-match") {
-        return tags
-            .split(|&b| b == b',')
-            .map(|t| t.trim_ascii())
-            .any(|t| t == b"*" || t == etag.as_bytes() || t.strip_prefix(b"W/") == Some(etag.as_bytes()));
+        return tags.split(|&b| b == b',').map(|t| t.trim_ascii()).any(|t| {
+            t == b"*" || t == etag.as_bytes() || t.strip_prefix(b"W/") == Some(etag.as_bytes())
+        });
     }
     let since = head
         .header("if-modified-since")
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    let modified_secs = modified.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let modified_secs = modified
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     since.is_some_and(|since| {
-        modified_secs <= since.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+        modified_secs
+            <= since
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
     })
 }
 
@@ -197,14 +232,20 @@ fn requested_range(head: &Head, etag: &str, size: u64) -> RangeAnswer {
     let Some(value) = head.header("range") else {
         return RangeAnswer::Whole;
     };
-    if head.header("if-range").is_some_and(|v| v != etag.as_bytes()) {
+    if head
+        .header("if-range")
+        .is_some_and(|v| v != etag.as_bytes())
+    {
         return RangeAnswer::Whole;
     }
     parse_range(value, size)
 }
 
 fn parse_range(value: &[u8], size: u64) -> RangeAnswer {
-    let Some(spec) = std::str::from_utf8(value).ok().and_then(|v| v.trim().strip_prefix("bytes=")) else {
+    let Some(spec) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
         return RangeAnswer::Whole;
     };
     if spec.contains(',') {
@@ -213,13 +254,19 @@ fn parse_range(value: &[u8], size: u64) -> RangeAnswer {
     let Some((first, last)) = spec.trim().split_once('-') else {
         return RangeAnswer::Whole;
     };
-    let number = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok()).flatten();
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
     match (number(first), number(last), first.is_empty()) {
         (Some(start), _, _) if start >= size => RangeAnswer::Unsatisfiable,
         (Some(start), Some(end), _) if end >= start => RangeAnswer::Part(start, end.min(size - 1)),
         (Some(start), None, _) if last.is_empty() => RangeAnswer::Part(start, size - 1),
         (None, Some(0), true) => RangeAnswer::Unsatisfiable,
-        (None, Some(suffix), true) if size > 0 => RangeAnswer::Part(size - suffix.min(size), size - 1),
+        (None, Some(suffix), true) if size > 0 => {
+            RangeAnswer::Part(size - suffix.min(size), size - 1)
+        }
         (None, Some(_), true) => RangeAnswer::Unsatisfiable,
         _ => RangeAnswer::Whole,
     }
@@ -247,9 +294,11 @@ mod tests {
         pub struct Dir(std::path::PathBuf);
         impl Dir {
             pub fn new() -> Dir {
-                static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                static COUNT: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
                 let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let path = std::env::temp_dir().join(format!("wsgihost-test-{}-{n}", std::process::id()));
+                let path =
+                    std::env::temp_dir().join(format!("wsgihost-test-{}-{n}", std::process::id()));
                 std::fs::create_dir_all(&path).unwrap();
                 Dir(path)
             }
@@ -267,9 +316,18 @@ mod tests {
     #[test]
     fn maps_files_and_indexes() {
         let (_dir, root) = tree();
-        assert_eq!(resolve(&root, b"/"), Resolved::File(root.join("index.html")));
-        assert_eq!(resolve(&root, b"/a.txt"), Resolved::File(root.join("a.txt")));
-        assert_eq!(resolve(&root, b"/sub/"), Resolved::File(root.join("sub/index.html")));
+        assert_eq!(
+            resolve(&root, b"/"),
+            Resolved::File(root.join("index.html"))
+        );
+        assert_eq!(
+            resolve(&root, b"/a.txt"),
+            Resolved::File(root.join("a.txt"))
+        );
+        assert_eq!(
+            resolve(&root, b"/sub/"),
+            Resolved::File(root.join("sub/index.html"))
+        );
         assert_eq!(resolve(&root, b"/sub"), Resolved::AddSlash);
         assert_eq!(resolve(&root, b"/missing"), Resolved::NotFound);
     }
@@ -277,8 +335,19 @@ mod tests {
     #[test]
     fn never_escapes_the_root() {
         let (_dir, root) = tree();
-        for attack in [&b"/../secret.txt"[..], b"/sub/../../secret.txt", b"/..\\secret.txt", b"/a.txt\0", b"/.hidden"] {
-            assert_eq!(resolve(&root, attack), Resolved::NotFound, "{:?}", String::from_utf8_lossy(attack));
+        for attack in [
+            &b"/../secret.txt"[..],
+            b"/sub/../../secret.txt",
+            b"/..\\secret.txt",
+            b"/a.txt\0",
+            b"/.hidden",
+        ] {
+            assert_eq!(
+                resolve(&root, attack),
+                Resolved::NotFound,
+                "{:?}",
+                String::from_utf8_lossy(attack)
+            );
         }
         assert_eq!(resolve(&root, b"/leak.txt"), Resolved::Forbidden);
     }
@@ -296,7 +365,10 @@ mod tests {
 
     #[test]
     fn text_types_carry_charset() {
-        assert_eq!(content_type(Path::new("a.html")), "text/html; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a.html")),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("a.png")), "image/png");
     }
 }

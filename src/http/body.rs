@@ -177,9 +177,13 @@ mod tests {
         for split in 0..body.len() {
             let mut decoder = ChunkedDecoder::default();
             let mut out = Vec::new();
-            let first = decoder.decode(&body[..split], &mut out, usize::MAX).unwrap();
+            let first = decoder
+                .decode(&body[..split], &mut out, usize::MAX)
+                .unwrap();
             assert_eq!(first, split);
-            decoder.decode(&body[split..], &mut out, usize::MAX).unwrap();
+            decoder
+                .decode(&body[split..], &mut out, usize::MAX)
+                .unwrap();
             assert_eq!(out, b"abc0123456789abcdef");
             assert!(decoder.is_done());
         }
@@ -189,7 +193,9 @@ mod tests {
     fn respects_output_bound() {
         let mut decoder = ChunkedDecoder::default();
         let mut out = Vec::new();
-        let used = decoder.decode(b"a\r\n0123456789\r\n0\r\n\r\n", &mut out, 4).unwrap();
+        let used = decoder
+            .decode(b"a\r\n0123456789\r\n0\r\n\r\n", &mut out, 4)
+            .unwrap();
         assert_eq!(out, b"0123");
         assert_eq!(used, 3 + 4);
     }
@@ -205,7 +211,11 @@ mod tests {
             b"11111111111111111\r\n",
             b"0\r\nX: a\n\r\n",
         ] {
-            assert!(decode_all(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode_all(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

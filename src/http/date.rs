@@ -3,7 +3,7 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 thread_local! {
-    static CACHE: RefCell<(u64, String)> = RefCell::new((u64::MAX, String::new()));
+    static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
 /// Appends the current HTTP date (e.g. `Sun, 06 Nov 1994 08:49:37 GMT`) to `out`.

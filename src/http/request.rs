@@ -62,31 +62,35 @@ impl Head {
 /// pipelined request, stays).
 pub fn parse_head(buf: &mut Vec<u8>, limits: HeadLimits) -> Result<Option<Head>, HttpError> {
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
-    let leading = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let leading = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
     if leading > 0 {
         buf.drain(..leading);
     }
-    check_request_line_length(buf, limits.request_line)?;
+    let line_len = check_request_line_length(buf, limits.request_line)?;
+    let too_large = || HttpError::new(431, "Request Header Fields Too Large");
+    let masked = mask_non_ascii_target(buf, line_len);
+    let parsed: &[u8] = masked.as_deref().unwrap_or(buf);
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut slots);
-    let head_len = match request.parse(buf) {
+    let head_len = match request.parse(parsed) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
-            return if buf.len() > limits.request_line + limits.header_block {
-                Err(HttpError::new(431, "Request Header Fields Too Large"))
+            return if buf.len().saturating_sub(line_len) > limits.header_block {
+                Err(too_large())
             } else {
                 Ok(None)
             };
         }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HttpError::new(431, "Request Header Fields Too Large"));
-        }
+        Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
         Err(_) => return Err(HttpError::new(400, "Bad Request")),
     };
-    if head_len > limits.request_line + limits.header_block {
-        return Err(HttpError::new(431, "Request Header Fields Too Large"));
+    if head_len - line_len.min(head_len) > limits.header_block {
+        return Err(too_large());
     }
-    let base = buf.as_ptr() as usize;
+    let base = parsed.as_ptr() as usize;
     let range_of = |s: &[u8]| {
         let start = s.as_ptr() as usize - base;
         start..start + s.len()
@@ -114,12 +118,32 @@ pub fn parse_head(buf: &mut Vec<u8>, limits: HeadLimits) -> Result<Option<Head>,
     Ok(Some(head))
 }
 
-fn check_request_line_length(buf: &[u8], limit: usize) -> Result<(), HttpError> {
-    let line_end = buf.iter().take(limit + 1).position(|&b| b == b'\n');
-    if line_end.is_none() && buf.len() > limit {
-        return Err(HttpError::new(414, "URI Too Long"));
+/// The request line's length (with its line end, or what has arrived of it); 414 when it
+/// is longer than `limit`.
+fn check_request_line_length(buf: &[u8], limit: usize) -> Result<usize, HttpError> {
+    match buf.iter().take(limit + 2).position(|&b| b == b'\n') {
+        Some(end) => Ok(end + 1),
+        None if buf.len() > limit => Err(HttpError::new(414, "URI Too Long")),
+        None => Ok(buf.len()),
     }
-    Ok(())
+}
+
+/// httparse wants the target to be UTF-8, but raw non-ASCII bytes are legal obs-text that
+/// PEP 3333 maps to latin-1. Parse a copy with them masked as 'x' (same positions); the
+/// fields are then taken from the original bytes.
+fn mask_non_ascii_target(buf: &[u8], line_len: usize) -> Option<Vec<u8>> {
+    let line = &buf[..line_len.min(buf.len())];
+    if line.is_ascii() {
+        return None;
+    }
+    let first_space = line.iter().position(|&b| b == b' ')?;
+    let mut copy = buf.to_vec();
+    for byte in &mut copy[first_space..line.len()] {
+        if !byte.is_ascii() {
+            *byte = b'x';
+        }
+    }
+    Some(copy)
 }
 
 /// Applies the headers that change how the server treats the connection.
@@ -179,7 +203,11 @@ fn interpret_headers(head: &mut Head) -> Result<(), HttpError> {
             Framing::Chunked
         }
     };
-    head.keep_alive = if head.minor_version == 1 { !close } else { keep_alive && !close };
+    head.keep_alive = if head.minor_version == 1 {
+        !close
+    } else {
+        keep_alive && !close
+    };
     match expect.as_deref() {
         None => {}
         Some(b"100-continue") => head.expect_continue = head.minor_version == 1,
@@ -257,7 +285,8 @@ mod tests {
 
     #[test]
     fn smuggling_shapes_are_refused() {
-        let cl_te = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let cl_te =
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(status_of(cl_te), 400);
         let two_cl = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
         assert_eq!(status_of(two_cl), 400);
@@ -285,14 +314,32 @@ mod tests {
         let long_line = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
         assert_eq!(status_of(&long_line), 414);
         let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert_eq!(status_of(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")), 431);
-        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "v".repeat(70000));
+        assert_eq!(
+            status_of(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")),
+            431
+        );
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "v".repeat(70000)
+        );
         assert_eq!(status_of(&big), 431);
+        let partial = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "v".repeat(70000));
+        assert_eq!(status_of(&partial), 431);
+    }
+
+    #[test]
+    fn non_ascii_target_bytes_survive() {
+        let mut buf = b"GET /caf\xe9?q=\xff HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        let head = parse_head(&mut buf, LIMITS).unwrap().unwrap();
+        assert_eq!(head.target(), b"/caf\xe9?q=\xff");
+        let mut bad_method = b"G\xe9T / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        assert!(parse_head(&mut bad_method, LIMITS).is_err());
     }
 
     #[test]
     fn expectations() {
-        let text = "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+        let text =
+            "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
         assert!(parse(text).unwrap().unwrap().expect_continue);
         let odd = "POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n";
         assert_eq!(status_of(odd), 417);
@@ -300,7 +347,13 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for text in ["\0\0\0", "GET", "GET / HTTP/9.9\r\n\r\n", "\r\n\r\n\r\n", "GET /\x7f HTTP/1.1\r\n\r\n"] {
+        for text in [
+            "\0\0\0",
+            "GET",
+            "GET / HTTP/9.9\r\n\r\n",
+            "\r\n\r\n\r\n",
+            "GET /\x7f HTTP/1.1\r\n\r\n",
+        ] {
             let _ = parse(text);
         }
     }

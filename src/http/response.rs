@@ -148,9 +148,9 @@ pub fn html_escape(text: &str) -> String {
 /// RFC 9110 token characters, the only ones allowed in a header name.
 pub fn is_token(name: &[u8]) -> bool {
     !name.is_empty()
-        && name.iter().all(|&b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A header value may hold visible latin-1 characters, spaces and tabs, nothing else.
@@ -166,7 +166,14 @@ mod tests {
 
     fn head(framing: BodyFraming, keep_alive: bool, http10: bool) -> String {
         let mut out = Vec::new();
-        encode_head(&mut out, b"200 OK", b"X-A: 1\r\n", framing, keep_alive, http10);
+        encode_head(
+            &mut out,
+            b"200 OK",
+            b"X-A: 1\r\n",
+            framing,
+            keep_alive,
+            http10,
+        );
         String::from_utf8(out).unwrap()
     }
 

@@ -25,7 +25,12 @@ pub struct Connection {
 
 impl Connection {
     /// `first_request_within`: how long the client has to send its first request head.
-    pub fn new(stream: TcpStream, peer: SocketAddr, local: SocketAddr, first_request_within: Duration) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        first_request_within: Duration,
+    ) -> Self {
         Connection {
             stream,
             peer,
@@ -44,7 +49,12 @@ impl Connection {
     /// the peer closed.
     pub fn read_available(&mut self) -> io::Result<Option<usize>> {
         let mut would_block = |_| Err(io::ErrorKind::WouldBlock.into());
-        match read_some(&mut self.stream, &mut self.input, READ_CHUNK, &mut would_block) {
+        match read_some(
+            &mut self.stream,
+            &mut self.input,
+            READ_CHUNK,
+            &mut would_block,
+        ) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),

@@ -106,6 +106,8 @@ impl EventLoop {
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         let _ = self.waker.wake();
+        // Taking the lock orders this after any thread's check-then-sleep: no lost wake-up.
+        drop(self.lock());
         self.wake_idle.notify_all();
     }
 
@@ -141,7 +143,11 @@ impl EventLoop {
 
     fn poll_once(&self, poll: &mut Poll, events: &mut Events) {
         let paused = self.lock().accept_paused;
-        let timeout = if paused { Duration::from_millis(10) } else { SWEEP_EVERY };
+        let timeout = if paused {
+            Duration::from_millis(10)
+        } else {
+            SWEEP_EVERY
+        };
         self.polling.store(true, Ordering::Release);
         let result = poll.poll(events, Some(timeout));
         self.polling.store(false, Ordering::Release);
@@ -177,7 +183,9 @@ impl EventLoop {
         if shared.last_sweep.elapsed() >= SWEEP_EVERY {
             shared.last_sweep = Instant::now();
             let now = Instant::now();
-            shared.slots.retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.deadline <= now));
+            shared
+                .slots
+                .retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.deadline <= now));
         }
     }
 
@@ -197,8 +205,17 @@ impl EventLoop {
                     let local = stream.local_addr().unwrap_or(peer);
                     let entry = shared.slots.vacant_entry();
                     let token = entry.key();
-                    if self.registry.register(&mut stream, Token(token), Interest::READABLE).is_ok() {
-                        entry.insert(Slot::Parked(Connection::new(stream, peer, local, self.settings.header_timeout)));
+                    if self
+                        .registry
+                        .register(&mut stream, Token(token), Interest::READABLE)
+                        .is_ok()
+                    {
+                        entry.insert(Slot::Parked(Connection::new(
+                            stream,
+                            peer,
+                            local,
+                            self.settings.header_timeout,
+                        )));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -223,12 +240,17 @@ impl EventLoop {
             None => Instant::now() + self.settings.keep_alive,
         };
         let mut shared = self.lock();
-        let Some(slot) = shared.slots.get_mut(token) else { return };
+        let Some(slot) = shared.slots.get_mut(token) else {
+            return;
+        };
         *slot = Slot::Parked(conn);
         // Re-arm while holding the lock: input that arrived while the connection was busy
         // raises a fresh event, so no request is left waiting for an edge that passed.
         if let Slot::Parked(conn) = slot
-            && self.registry.reregister(&mut conn.stream, Token(token), Interest::READABLE).is_err()
+            && self
+                .registry
+                .reregister(&mut conn.stream, Token(token), Interest::READABLE)
+                .is_err()
         {
             shared.slots.remove(token);
         }
@@ -259,7 +281,9 @@ impl EventLoop {
             if self.polling.load(Ordering::Acquire) {
                 continue;
             }
-            let idle_for = self.now_nanos().saturating_sub(self.last_poll.load(Ordering::Acquire));
+            let idle_for = self
+                .now_nanos()
+                .saturating_sub(self.last_poll.load(Ordering::Acquire));
             if idle_for >= threshold.as_nanos() as u64 && self.lock().sleeping > 0 {
                 self.wake_idle.notify_one();
             }

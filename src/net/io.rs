@@ -122,7 +122,10 @@ pub fn send_file(
             continue;
         }
         if sent == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than expected"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shorter than expected",
+            ));
         }
         let err = io::Error::last_os_error();
         match err.kind() {

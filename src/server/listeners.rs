@@ -23,7 +23,8 @@ fn bind(addr: SocketAddr) -> Result<mio::net::TcpListener> {
         }
         _ => anyhow!("cannot listen on {addr}: {err}"),
     };
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(describe)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(describe)?;
     socket.set_reuse_address(true).map_err(describe)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(describe)?;

@@ -55,7 +55,8 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
                 Ok(None) => {
                     let started = *conn.head_started.get_or_insert_with(Instant::now);
                     if started.elapsed() > ctx.header_timeout {
-                        let _ = conn.write_blocking(&[&error_response(408, "")], ctx.call.io_timeout);
+                        let _ =
+                            conn.write_blocking(&[&error_response(408, "")], ctx.call.io_timeout);
                         return Next::Close;
                     }
                 }
@@ -80,19 +81,30 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
         && ctx.call.max_body > 0
         && length > ctx.call.max_body
     {
-        let detail = format!("The request body is larger than the limit of {} bytes.", ctx.call.max_body);
+        let detail = format!(
+            "The request body is larger than the limit of {} bytes.",
+            ctx.call.max_body
+        );
         let _ = conn.write_blocking(&[&error_response(413, &detail)], ctx.call.io_timeout);
         return (conn, false);
     }
     let (raw_path, query) = split_target(head.target());
     let path = decode_path(raw_path);
-    match ctx.router.route(&path, |root, rest| static_files::exists(root, rest)) {
+    match ctx
+        .router
+        .route(&path, |root, rest| static_files::exists(root, rest))
+    {
         Route::Static { root, rest } => {
-            let served = static_files::serve(&mut conn, head, root, &rest, raw_path, ctx.call.io_timeout);
+            let served =
+                static_files::serve(&mut conn, head, root, &rest, raw_path, ctx.call.io_timeout);
             let reusable = served.unwrap_or(false);
             (conn, reusable)
         }
-        Route::Script { name, script_name, path_info } => Python::attach(|py| {
+        Route::Script {
+            name,
+            script_name,
+            path_info,
+        } => Python::attach(|py| {
             let application = match ctx.scripts.application(py, &name) {
                 Ok(application) => application,
                 Err(ScriptError::Missing) => return answer(ctx, conn, head, 404, ""),
@@ -101,25 +113,56 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
                         "wsgihost: cannot load script {name} for \"{}\":\n{traceback}",
                         head.request_line()
                     );
-                    let detail = if ctx.call.debug { traceback.as_str() } else { "" };
+                    let detail = if ctx.call.debug {
+                        traceback.as_str()
+                    } else {
+                        ""
+                    };
                     return answer(ctx, conn, head, 500, detail);
                 }
             };
             let place = place(&conn, &script_name, &path_info, query);
             let template = ctx.environ_template.bind(py);
-            call::run(py, application.bind(py), &name, template, head, conn, &place, &ctx.call)
+            call::run(
+                py,
+                application.bind(py),
+                &name,
+                template,
+                head,
+                conn,
+                &place,
+                &ctx.call,
+            )
         }),
-        Route::App { index, script_name, path_info } => Python::attach(|py| {
+        Route::App {
+            index,
+            script_name,
+            path_info,
+        } => Python::attach(|py| {
             let app = &ctx.apps[index];
             let place = place(&conn, &script_name, &path_info, query);
             let template = ctx.environ_template.bind(py);
-            call::run(py, app.callable.bind(py), &app.name, template, head, conn, &place, &ctx.call)
+            call::run(
+                py,
+                app.callable.bind(py),
+                &app.name,
+                template,
+                head,
+                conn,
+                &place,
+                &ctx.call,
+            )
         }),
         Route::NotFound => answer(ctx, conn, head, 404, ""),
     }
 }
 
-fn place<'a>(conn: &Connection, script_name: &'a [u8], path_info: &'a [u8], query: &'a [u8]) -> RequestPlace<'a> {
+fn place<'a>(
+    conn: &Connection,
+    script_name: &'a [u8],
+    path_info: &'a [u8],
+    query: &'a [u8],
+) -> RequestPlace<'a> {
     RequestPlace {
         script_name,
         path_info,
@@ -131,7 +174,13 @@ fn place<'a>(conn: &Connection, script_name: &'a [u8], path_info: &'a [u8], quer
 
 /// A small error page from the server itself; the connection stays open when the request
 /// had no body to skip.
-fn answer(ctx: &Context, mut conn: Connection, head: &Head, status: u16, detail: &str) -> (Connection, bool) {
+fn answer(
+    ctx: &Context,
+    mut conn: Connection,
+    head: &Head,
+    status: u16,
+    detail: &str,
+) -> (Connection, bool) {
     let keep_alive = head.keep_alive && head.framing == Framing::Empty;
     let page = error_page(status, detail);
     let reply = simple_response(status, b"", &page, keep_alive, head.is_head());

@@ -60,7 +60,10 @@ pub fn run(config: Config) -> Result<()> {
         .spawn(move || monitor_context.event_loop.monitor())?;
 
     let first = signals.forever().next();
-    eprintln!("wsgihost: signal {} received, finishing in-flight requests", first.unwrap_or(0));
+    eprintln!(
+        "wsgihost: signal {} received, finishing in-flight requests",
+        first.unwrap_or(0)
+    );
     context.event_loop.stop();
     std::thread::spawn(move || {
         if signals.forever().next().is_some() {
@@ -74,7 +77,10 @@ pub fn run(config: Config) -> Result<()> {
         .wait_timeout_while(guard, GRACEFUL_TIMEOUT, |running| *running > 0)
         .unwrap_or_else(|p| p.into_inner());
     if timeout.timed_out() {
-        eprintln!("wsgihost: {} requests still running after {GRACEFUL_TIMEOUT:?}; exiting", *guard);
+        eprintln!(
+            "wsgihost: {} requests still running after {GRACEFUL_TIMEOUT:?}; exiting",
+            *guard
+        );
         std::process::exit(1);
     }
     drop(guard);
@@ -116,17 +122,29 @@ fn build_context(config: &Config, listeners: Vec<mio::net::TcpListener>) -> Resu
             name: spec.clone(),
             callable,
         });
-        mounts.push(Mount { prefix: Vec::new(), target: Target::App(0) });
+        mounts.push(Mount {
+            prefix: Vec::new(),
+            target: Target::App(0),
+        });
     }
     if config.app.is_none() || config.html_given {
         let root = config.html.canonicalize().unwrap_or_else(|_| {
-            eprintln!("wsgihost: warning: static folder {} does not exist", config.html.display());
+            eprintln!(
+                "wsgihost: warning: static folder {} does not exist",
+                config.html.display()
+            );
             std::path::absolute(&config.html).unwrap_or_else(|_| config.html.clone())
         });
-        mounts.push(Mount { prefix: Vec::new(), target: Target::Static(root) });
+        mounts.push(Mount {
+            prefix: Vec::new(),
+            target: Target::Static(root),
+        });
     }
     if config.app.is_none() || config.scripts_given {
-        mounts.push(Mount { prefix: Vec::new(), target: Target::Scripts });
+        mounts.push(Mount {
+            prefix: Vec::new(),
+            target: Target::Scripts,
+        });
     }
     let settings = LoopSettings {
         keep_alive: config.keep_alive(),
@@ -155,10 +173,17 @@ fn build_context(config: &Config, listeners: Vec<mio::net::TcpListener>) -> Resu
 
 fn print_banner(config: &Config) {
     let addrs: Vec<String> = config.bind.iter().map(|a| format!("http://{a}")).collect();
-    let python = BUILD_VERSION.split_whitespace().next().unwrap_or(BUILD_VERSION);
+    let python = BUILD_VERSION
+        .split_whitespace()
+        .next()
+        .unwrap_or(BUILD_VERSION);
     let serving = match &config.app {
         Some(app) => format!("app {app}"),
-        None => format!("html {} and scripts {}", config.html.display(), config.scripts.display()),
+        None => format!(
+            "html {} and scripts {}",
+            config.html.display(),
+            config.scripts.display()
+        ),
     };
     eprintln!(
         "wsgihost: serving {serving} on {} ({} threads, Python {python}, pid {})",

@@ -9,7 +9,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::environ::{self, RequestPlace};
 use super::errors::{log_app_error, warn_once};
-use super::exchange::{Exchange, ExchangeError, ExchangeSetup, ResponseStart, SharedExchange, gil_free_wait};
+use super::exchange::{
+    Exchange, ExchangeError, ExchangeSetup, ResponseStart, SharedExchange, gil_free_wait,
+};
 use super::file_wrapper::FileWrapper;
 use super::input::InputStream;
 use super::start_response::StartResponse;
@@ -85,7 +87,11 @@ fn respond_to_failure(
         return;
     }
     let status = exchange.body_error.as_ref().map_or(500, |e| e.status);
-    let detail = if debug && status == 500 { traceback } else { "" };
+    let detail = if debug && status == 500 {
+        traceback
+    } else {
+        ""
+    };
     let page = if debug && status == 500 {
         format!(
             "<!doctype html><title>500 Internal Server Error</title><h1>500 Internal Server Error</h1><pre>{}</pre>\n",
@@ -155,13 +161,19 @@ fn stream(
         }
     };
     if let Ok(text) = result.cast::<PyString>() {
-        warn_once(app_name, "returned a str instead of an iterable of bytes; sending it as UTF-8");
+        warn_once(
+            app_name,
+            "returned a str instead of an iterable of bytes; sending it as UTF-8",
+        );
         let data = text.to_cow()?;
         send(data.as_bytes(), Some(data.len() as u64))?;
         return Ok(());
     }
     if let Ok(bytes) = result.cast::<PyBytes>() {
-        warn_once(app_name, "returned bytes instead of an iterable of bytes; sending them as one chunk");
+        warn_once(
+            app_name,
+            "returned bytes instead of an iterable of bytes; sending them as one chunk",
+        );
         send(bytes.as_bytes(), Some(bytes.as_bytes().len() as u64))?;
         return Ok(());
     }
@@ -190,7 +202,9 @@ fn stream(
 fn known_length(result: &Bound<'_, PyAny>) -> Option<u64> {
     fn sum<'py>(mut items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<u64> {
         items.try_fold(0u64, |total, item| {
-            item.cast::<PyBytes>().ok().map(|b| total + b.as_bytes().len() as u64)
+            item.cast::<PyBytes>()
+                .ok()
+                .map(|b| total + b.as_bytes().len() as u64)
         })
     }
     if let Ok(list) = result.cast::<PyList>() {
@@ -208,7 +222,10 @@ fn chunk_bytes<'py>(item: &Bound<'py, PyAny>, app_name: &str) -> PyResult<Bound<
         return Ok(bytes.clone());
     }
     if let Ok(text) = item.cast::<PyString>() {
-        warn_once(app_name, "yielded str chunks instead of bytes; sending them as UTF-8");
+        warn_once(
+            app_name,
+            "yielded str chunks instead of bytes; sending them as UTF-8",
+        );
         return Ok(PyBytes::new(item.py(), text.to_cow()?.as_bytes()));
     }
     Err(PyTypeError::new_err(format!(
@@ -232,7 +249,9 @@ fn send_region(
     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
     let exchange = guard.as_mut().expect("exchange lives until the call ends");
     if exchange.start.is_none() {
-        return Err(PyTypeError::new_err("file_wrapper returned before start_response"));
+        return Err(PyTypeError::new_err(
+            "file_wrapper returned before start_response",
+        ));
     }
     let fd = exchange.conn.fd();
     let mut wait = gil_free_wait(py, fd, timeout);

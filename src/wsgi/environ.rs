@@ -23,7 +23,10 @@ pub fn template(py: Python<'_>, traits: &ServerTraits) -> PyResult<Py<PyDict>> {
     dict.set_item("wsgi.multithread", traits.multithread)?;
     dict.set_item("wsgi.multiprocess", traits.multiprocess)?;
     dict.set_item("wsgi.run_once", false)?;
-    dict.set_item("wsgi.file_wrapper", py.get_type::<super::file_wrapper::FileWrapper>())?;
+    dict.set_item(
+        "wsgi.file_wrapper",
+        py.get_type::<super::file_wrapper::FileWrapper>(),
+    )?;
     dict.set_item(
         "SERVER_SOFTWARE",
         concat!("wsgihost/", env!("CARGO_PKG_VERSION")),
@@ -68,7 +71,11 @@ pub fn build<'py>(
     let target = latin1(py, head.target())?;
     env.set_item(intern!(py, "REQUEST_URI"), &target)?;
     env.set_item(intern!(py, "RAW_URI"), &target)?;
-    let protocol = if head.minor_version == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let protocol = if head.minor_version == 0 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
     env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
     env.set_item(intern!(py, "SERVER_NAME"), server_name(head, place.local))?;
     env.set_item(intern!(py, "SERVER_PORT"), place.local.port().to_string())?;
@@ -84,14 +91,18 @@ pub fn build<'py>(
 
 /// The Host header's name without its port, else the address the request came in on.
 fn server_name(head: &Head, local: SocketAddr) -> String {
-    let host = head.header("host").and_then(|h| std::str::from_utf8(h).ok());
+    let host = head
+        .header("host")
+        .and_then(|h| std::str::from_utf8(h).ok());
     match host {
         Some(host) if !host.is_empty() => {
             let name = match host.rfind(':') {
                 Some(colon) if !host[colon..].contains(']') => &host[..colon],
                 _ => host,
             };
-            name.trim_start_matches('[').trim_end_matches(']').to_string()
+            name.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
         }
         _ => local.ip().to_string(),
     }

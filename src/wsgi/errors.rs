@@ -8,7 +8,12 @@ use pyo3::prelude::*;
 pub fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py
         .import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception", (err.value(py),)))
+        .and_then(|tb| {
+            tb.call_method1(
+                "format_exception",
+                (err.get_type(py), err.value(py), err.traceback(py)),
+            )
+        })
         .and_then(|lines| lines.extract::<Vec<String>>());
     match formatted {
         Ok(lines) => lines.concat(),
@@ -28,7 +33,10 @@ static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 /// Logs `message` about `app` once per process.
 pub fn warn_once(app: &str, message: &str) {
     let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
-    if warned.get_or_insert_with(HashSet::new).insert(format!("{app}\0{message}")) {
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(format!("{app}\0{message}"))
+    {
         eprintln!("wsgihost: warning: {app}: {message}");
     }
 }

@@ -135,7 +135,8 @@ impl Exchange {
             match self.framing {
                 Framing::Empty => self.body_done = true,
                 Framing::Length(_) => {
-                    let take = (self.body_left.min(limit as u64) as usize).min(self.conn.input.len());
+                    let take =
+                        (self.body_left.min(limit as u64) as usize).min(self.conn.input.len());
                     let rest = self.conn.input.split_off(take);
                     let chunk = std::mem::replace(&mut self.conn.input, rest);
                     self.body_left -= take as u64;
@@ -174,11 +175,17 @@ impl Exchange {
         if self.continue_pending {
             self.continue_pending = false;
             if !self.headers_sent {
-                write_all(&mut self.conn.stream, &[b"HTTP/1.1 100 Continue\r\n\r\n"], wait)?;
+                write_all(
+                    &mut self.conn.stream,
+                    &[b"HTTP/1.1 100 Continue\r\n\r\n"],
+                    wait,
+                )?;
             }
         }
         match self.conn.read_more(wait)? {
-            0 => Err(self.fail_body(HttpError::new(400, "Bad Request")).into_client()),
+            0 => Err(self
+                .fail_body(HttpError::new(400, "Bad Request"))
+                .into_client()),
             _ => Ok(()),
         }
     }
@@ -215,13 +222,22 @@ impl Exchange {
 
     /// Sends body bytes, preceded by the head the first time. `total`, when known, is the
     /// whole body's length (lets the head carry Content-Length instead of chunking).
-    pub fn send(&mut self, data: &[u8], total: Option<u64>, wait: Wait) -> Result<(), ExchangeError> {
+    pub fn send(
+        &mut self,
+        data: &[u8],
+        total: Option<u64>,
+        wait: Wait,
+    ) -> Result<(), ExchangeError> {
         let mut head = Vec::new();
         if !self.headers_sent {
             self.encode_head_into(&mut head, total);
         }
         let writes_body = !self.head_only && self.framing_out != BodyFraming::None;
-        let data = if writes_body { self.clip_to_length(data) } else { &[][..] };
+        let data = if writes_body {
+            self.clip_to_length(data)
+        } else {
+            &[][..]
+        };
         let result = if data.is_empty() {
             if head.is_empty() {
                 return Ok(());
@@ -229,7 +245,11 @@ impl Exchange {
             write_all(&mut self.conn.stream, &[&head], wait)
         } else if self.framing_out == BodyFraming::Chunked {
             let size = chunk_header(data.len());
-            write_all(&mut self.conn.stream, &[&head, &size, data, CHUNK_END], wait)
+            write_all(
+                &mut self.conn.stream,
+                &[&head, &size, data, CHUNK_END],
+                wait,
+            )
         } else {
             write_all(&mut self.conn.stream, &[&head, data], wait)
         };
@@ -302,7 +322,10 @@ impl Exchange {
     }
 
     fn encode_head_into(&mut self, out: &mut Vec<u8>, total: Option<u64>) {
-        let start = self.start.as_ref().expect("start_response checked by caller");
+        let start = self
+            .start
+            .as_ref()
+            .expect("start_response checked by caller");
         self.framing_out = if status_forbids_body(start.code) {
             BodyFraming::None
         } else if let Some(length) = start.content_length.or(total) {
@@ -368,7 +391,9 @@ pub fn with_exchange<T>(
     };
     match guard.as_mut() {
         Some(exchange) => f(exchange),
-        None => Err(PyRuntimeError::new_err("the request this object belonged to has ended")),
+        None => Err(PyRuntimeError::new_err(
+            "the request this object belonged to has ended",
+        )),
     }
 }
 

@@ -25,8 +25,14 @@ impl FileWrapper {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let block = self.filelike.bind(py).call_method1("read", (self.blksize,))?;
-        let empty = block.cast::<PyBytes>().is_ok_and(|b| b.as_bytes().is_empty()) || block.is_empty()?;
+        let block = self
+            .filelike
+            .bind(py)
+            .call_method1("read", (self.blksize,))?;
+        let empty = block
+            .cast::<PyBytes>()
+            .is_ok_and(|b| b.as_bytes().is_empty())
+            || block.is_empty()?;
         Ok((!empty).then_some(block))
     }
 

@@ -52,9 +52,7 @@ impl InputStream {
 fn to_py_error(err: ExchangeError) -> PyErr {
     match err {
         ExchangeError::Client(io) => PyOSError::new_err(format!("client connection: {io}")),
-        ExchangeError::Request(http) => {
-            PyOSError::new_err(format!("request body refused: {http}"))
-        }
+        ExchangeError::Request(http) => PyOSError::new_err(format!("request body refused: {http}")),
     }
 }
 

@@ -28,11 +28,15 @@ pub fn start(sys_path_front: &[&Path]) -> Result<Interpreter> {
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
         let executable = CString::new(BUILD_PYTHON)?;
-        let status = ffi::PyConfig_SetBytesString(&mut config, &mut config.executable, executable.as_ptr());
+        let status =
+            ffi::PyConfig_SetBytesString(&mut config, &mut config.executable, executable.as_ptr());
         check(status, "setting sys.executable")?;
         let argv0 = CString::new("wsgihost")?;
         let mut argv = [argv0.as_ptr()];
-        check(ffi::PyConfig_SetBytesArgv(&mut config, 1, argv.as_mut_ptr()), "setting sys.argv")?;
+        check(
+            ffi::PyConfig_SetBytesArgv(&mut config, 1, argv.as_mut_ptr()),
+            "setting sys.argv",
+        )?;
         let status = ffi::Py_InitializeFromConfig(&config);
         ffi::PyConfig_Clear(&mut config);
         check(status, "initialising Python")?;
@@ -75,7 +79,9 @@ unsafe fn check(status: ffi::PyStatus, what: &str) -> Result<()> {
         let message = if status.err_msg.is_null() {
             "unknown error".to_string()
         } else {
-            unsafe { std::ffi::CStr::from_ptr(status.err_msg) }.to_string_lossy().into_owned()
+            unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
+                .to_string_lossy()
+                .into_owned()
         };
         bail!("{what}: {message}");
     }

@@ -45,7 +45,10 @@ impl ScriptCache {
     pub fn application(&self, py: Python<'_>, name: &str) -> Result<Py<PyAny>, ScriptError> {
         let path = self.locate(name).ok_or(ScriptError::Missing)?;
         let meta = std::fs::metadata(&path).map_err(|_| ScriptError::Missing)?;
-        let (modified, len) = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+        let (modified, len) = (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+        );
         {
             // The lock is never held while Python runs: loading may release the GIL.
             let loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
@@ -59,7 +62,10 @@ impl ScriptCache {
         let module_name = format!("wsgihost_script_{}", name.trim_end_matches(".py"));
         let application = loader(py)
             .and_then(|loader| {
-                loader.call_method1("load_script", (path.to_string_lossy().as_ref(), module_name))
+                loader.call_method1(
+                    "load_script",
+                    (path.to_string_lossy().as_ref(), module_name),
+                )
             })
             .map_err(|err| ScriptError::Broken {
                 traceback: format_traceback(py, &err),

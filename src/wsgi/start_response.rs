@@ -59,7 +59,9 @@ impl StartResponse {
         let timeout = self.timeout;
         with_exchange(&self.shared, |exchange| {
             if exchange.start.is_none() {
-                return Err(PyRuntimeError::new_err("write() called before start_response"));
+                return Err(PyRuntimeError::new_err(
+                    "write() called before start_response",
+                ));
             }
             let mut wait = gil_free_wait(py, exchange.conn.fd(), timeout);
             exchange
@@ -81,7 +83,10 @@ const HOP_BY_HOP: [&str; 7] = [
 ];
 
 /// Validates and encodes a status and header list (latin-1, no control characters).
-pub fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<ResponseStart> {
+pub fn parse_start(
+    status: &Bound<'_, PyAny>,
+    headers: &Bound<'_, PyAny>,
+) -> PyResult<ResponseStart> {
     let status = status
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err("status must be a str such as '200 OK'"))?;
@@ -91,7 +96,9 @@ pub fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyR
         return Err(PyValueError::new_err("status contains control characters"));
     }
     if !headers.is_instance_of::<pyo3::types::PyList>() {
-        return Err(PyTypeError::new_err("response headers must be a list of (name, value) tuples"));
+        return Err(PyTypeError::new_err(
+            "response headers must be a list of (name, value) tuples",
+        ));
     }
     let mut start = ResponseStart {
         code,
@@ -106,16 +113,22 @@ pub fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyR
             .cast::<PyTuple>()
             .ok()
             .filter(|t| t.len() == 2)
-            .ok_or_else(|| PyTypeError::new_err(format!("header {item} is not a (name, value) tuple")))?;
+            .ok_or_else(|| {
+                PyTypeError::new_err(format!("header {item} is not a (name, value) tuple"))
+            })?;
         let (name, value) = (pair.get_item(0)?, pair.get_item(1)?);
         let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
-            return Err(PyTypeError::new_err(format!("header {item}: name and value must be str")));
+            return Err(PyTypeError::new_err(format!(
+                "header {item}: name and value must be str"
+            )));
         };
         let name_text = name.to_cow()?;
         let name = latin1(&name_text, "header name")?;
         let value = latin1(&value.to_cow()?, "header value")?;
         if !is_token(&name) {
-            return Err(PyValueError::new_err(format!("invalid header name {name_text:?}")));
+            return Err(PyValueError::new_err(format!(
+                "invalid header name {name_text:?}"
+            )));
         }
         if !is_field_value(&value) {
             return Err(PyValueError::new_err(format!(
@@ -127,7 +140,12 @@ pub fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyR
     Ok(start)
 }
 
-fn add_header(start: &mut ResponseStart, name_text: &str, name: &[u8], value: &[u8]) -> PyResult<()> {
+fn add_header(
+    start: &mut ResponseStart,
+    name_text: &str,
+    name: &[u8],
+    value: &[u8],
+) -> PyResult<()> {
     let lower = name_text.to_ascii_lowercase();
     if lower == "content-length" {
         let text = std::str::from_utf8(value).unwrap_or("").trim();

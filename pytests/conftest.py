@@ -1,0 +1,202 @@
+"""Fixtures that run the real wsgihost binary: built once per session, started on a free
+port with its own html/ and scripts/ folders, stopped by PID."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BINARY = REPO / "target" / "release" / "wsgihost"
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+@pytest.fixture(scope="session")
+def binary():
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    return BINARY
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A running wsgihost process and what it printed."""
+
+    def __init__(self, binary, workdir, args, port):
+        self.port = port
+        self.workdir = workdir
+        self.log_path = workdir / "server.log"
+        self.log_file = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [str(binary), "--bind", f"127.0.0.1:{port}", *args],
+            cwd=workdir,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_listening()
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_listening(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"wsgihost exited early:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"wsgihost did not listen within {timeout}s:\n{self.log()}")
+
+    def log(self):
+        if not self.log_file.closed:
+            self.log_file.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log_file.close()
+        return self.process.returncode
+
+    def connect(self, timeout=5):
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A work folder with html/ (the repo's pages plus test files) and wsgipython/ (the
+    repo's scripts plus the test apps)."""
+    shutil.copytree(REPO / "html", tmp_path / "html")
+    shutil.copytree(REPO / "wsgipython", tmp_path / "wsgipython")
+    for app in APPS.glob("*.py"):
+        shutil.copy(app, tmp_path / "wsgipython" / app.name)
+    return tmp_path
+
+
+@pytest.fixture
+def start_server(binary, site):
+    """Starts wsgihost in `site` with extra flags; all are stopped after the test."""
+    servers = []
+
+    def start(*args, workdir=None):
+        server = Server(binary, workdir or site, list(args), free_port())
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
+
+
+def raw_request(server, data, timeout=5, read_until_close=True):
+    """Sends raw bytes and returns everything the server answered until it closed."""
+    with server.connect(timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not read_until_close:
+                break
+        return b"".join(chunks)
+
+
+class ResponseReader:
+    """Reads HTTP/1.1 responses (Content-Length, chunked or until close) one after another
+    from a socket, keeping bytes that belong to the next response."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed early; have {self.buf[:200]!r}")
+            self.buf += chunk
+
+    def _take(self, n):
+        self._fill(n)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill(len(self.buf) + 1)
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def read(self, method="GET"):
+        """Returns (status, headers with lower-case names, body)."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill(len(self.buf) + 1)
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.strip().lower(), value.strip())
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            body = b""
+        elif "content-length" in headers:
+            body = self._take(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                body += self._take(size)
+                assert self._take(2) == b"\r\n"
+                if size == 0:
+                    break
+        else:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.buf += chunk
+            body, self.buf = self.buf, b""
+        return status, headers, body
+
+
+def is_closed(sock, timeout=2):
+    """True when the server closed the connection (EOF or reset) within `timeout`."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
