@@ -1,11 +1,5 @@
 //! wsgihost: HTTP/1.1 server for Python WSGI applications, with CPython embedded.
-mod config;
-mod http;
-mod net;
-mod route;
-mod server;
-mod static_files;
-mod wsgi;
+use wsgihost::{config, server};
 
 fn main() {
     let config = config::Config::from_args();

@@ -1,0 +1,9 @@
+//! wsgihost as a library: the protocol pieces are public so integration and property tests
+//! (tests/) can drive them directly. The binary is src/main.rs.
+pub mod config;
+pub mod http;
+pub mod net;
+pub mod route;
+pub mod server;
+pub mod static_files;
+pub mod wsgi;
