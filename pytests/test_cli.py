@@ -86,4 +86,4 @@ def test_sigint_and_sigterm_exit_cleanly(start_server):
     for sig in (signal.SIGINT, signal.SIGTERM):
         server = start_server()
         assert server.stop(sig) == 0
-        assert "signal" in server.log()
+        assert "received, stopping gracefully" in server.log()

@@ -1,23 +1,34 @@
 //! Command-line flags and their validation. Every flag states its default in `--help`.
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+use crate::server::listeners::BindAddr;
+
 /// wsgihost: an HTTP/1.1 server that runs Python WSGI applications in an embedded CPython.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "wsgihost", version, about)]
 pub struct Config {
-    /// Address to listen on, HOST:PORT or [IPv6]:PORT; repeat the flag for several listeners.
+    /// Address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH; repeat for several.
+    /// Sockets passed by systemd (LISTEN_FDS) are used instead when present.
     #[arg(
         short,
         long = "bind",
         value_name = "ADDR",
         default_value = "127.0.0.1:8000"
     )]
-    pub bind: Vec<SocketAddr>,
+    pub bind: Vec<BindAddr>,
+
+    /// Permissions of unix socket files, in octal.
+    #[arg(long, value_name = "MODE", default_value = "660", value_parser = parse_octal_mode)]
+    pub unix_mode: u32,
+
+    /// Worker processes; each runs its own interpreter and --threads threads.
+    #[arg(short, long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
 
     /// Directory served as static files at `/` (index.html for directories).
     #[arg(long, value_name = "DIR", default_value = "html")]
@@ -60,6 +71,29 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Replace a worker after about this many requests (0 = never), without failing any.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_requests: u64,
+
+    /// Add a random 0..=J to --max-requests per worker, so workers do not restart together.
+    #[arg(long, value_name = "J", default_value_t = 0)]
+    pub max_requests_jitter: u64,
+
+    /// Replace a worker when an app call has not given control back (returned, yielded a
+    /// chunk, read or written) for this many seconds; that request's connection is closed
+    /// (0 = never).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds_or_zero)]
+    pub timeout: f64,
+
+    /// Replace a worker, after its current requests, once its RSS passes this many MiB
+    /// (0 = never).
+    #[arg(long, value_name = "MIB", default_value_t = 0)]
+    pub max_rss: u64,
+
+    /// Seconds requests in flight may take to finish on SIGTERM, SIGINT, SIGHUP or recycling.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub graceful_timeout: f64,
+
     /// Show Python tracebacks on 500 pages (never use in production).
     #[arg(long)]
     pub debug: bool,
@@ -75,6 +109,20 @@ pub struct Config {
     pub html_given: bool,
     #[arg(skip)]
     pub scripts_given: bool,
+}
+
+fn parse_seconds_or_zero(text: &str) -> Result<f64, String> {
+    if text.parse::<f64>() == Ok(0.0) {
+        return Ok(0.0);
+    }
+    parse_seconds(text)
+}
+
+fn parse_octal_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| format!("expected an octal mode such as 660, got '{text}'"))
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -133,6 +181,13 @@ impl Config {
     pub fn io_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.io_timeout)
     }
+    pub fn graceful_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.graceful_timeout)
+    }
+    /// None when --timeout is 0 (off).
+    pub fn app_timeout(&self) -> Option<Duration> {
+        (self.timeout > 0.0).then(|| Duration::from_secs_f64(self.timeout))
+    }
 }
 
 fn is_app_spec(spec: &str) -> bool {
@@ -179,7 +234,12 @@ mod tests {
     #[test]
     fn defaults() {
         let config = Config::parse_from_iter(["wsgihost"]);
-        assert_eq!(config.bind, vec!["127.0.0.1:8000".parse().unwrap()]);
+        assert_eq!(
+            config.bind,
+            vec![BindAddr::Tcp("127.0.0.1:8000".parse().unwrap())]
+        );
+        assert_eq!(config.workers, 1);
+        assert_eq!(config.unix_mode, 0o660);
         assert_eq!(config.threads, 8);
         assert_eq!(config.html, PathBuf::from("html"));
     }

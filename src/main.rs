@@ -3,7 +3,7 @@ use wsgihost::{config, server};
 
 fn main() {
     let config = config::Config::from_args();
-    if let Err(err) = server::run(config) {
+    if let Err(err) = server::run(&config) {
         eprintln!("wsgihost: {err:#}");
         std::process::exit(1);
     }

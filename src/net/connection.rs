@@ -4,40 +4,38 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-
 use super::io::{Readiness, Wait, read_some, wait_ready, write_all};
+use super::stream::{Peers, Stream};
 
 /// Bytes asked of the kernel per read.
 pub const READ_CHUNK: usize = 16 * 1024;
 
 pub struct Connection {
-    pub stream: TcpStream,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub stream: Stream,
+    /// The client's address and ours (None on unix sockets).
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
     /// Bytes received and not yet consumed (a partial head, body bytes, pipelined requests).
     pub input: Vec<u8>,
     /// When the connection is closed if no complete request head has arrived.
     pub deadline: Instant,
     /// Set when the head currently being received began to arrive (for the header timeout).
     pub head_started: Option<Instant>,
+    /// Requests answered on this connection so far.
+    pub served: u64,
 }
 
 impl Connection {
     /// `first_request_within`: how long the client has to send its first request head.
-    pub fn new(
-        stream: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-        first_request_within: Duration,
-    ) -> Self {
+    pub fn new(stream: Stream, peers: Peers, first_request_within: Duration) -> Self {
         Connection {
             stream,
-            peer,
-            local,
+            peer: peers.peer,
+            local: peers.local,
             input: Vec::new(),
             deadline: Instant::now() + first_request_within,
             head_started: None,
+            served: 0,
         }
     }
 

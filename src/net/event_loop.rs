@@ -9,17 +9,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
 use super::connection::Connection;
+use super::stream::Listener;
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener i has token LISTENER_BASE - i.
 const LISTENER_BASE: usize = usize::MAX - 1;
 /// How often idle connections are checked against their deadlines.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// How long a connection without a request yet may still send one once stopping began.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 pub struct LoopSettings {
     pub keep_alive: Duration,
@@ -47,7 +49,7 @@ struct Shared {
 pub struct EventLoop {
     poll: Mutex<Poll>,
     registry: Registry,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     shared: Mutex<Shared>,
     wake_idle: Condvar,
     polling: AtomicBool,
@@ -66,7 +68,7 @@ pub struct Work {
 }
 
 impl EventLoop {
-    pub fn new(mut listeners: Vec<TcpListener>, settings: LoopSettings) -> io::Result<EventLoop> {
+    pub fn new(mut listeners: Vec<Listener>, settings: LoopSettings) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         for (i, listener) in listeners.iter_mut().enumerate() {
@@ -102,12 +104,23 @@ impl EventLoop {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Stop accepting; idle connections close; threads end once their requests finish.
+    /// Stop accepting; idle keep-alive connections close at once; connections accepted but
+    /// still waiting for their first request get a short grace to send it (a client racing
+    /// a reload must not see a reset); threads end once their requests finish.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         let _ = self.waker.wake();
-        // Taking the lock orders this after any thread's check-then-sleep: no lost wake-up.
-        drop(self.lock());
+        let grace = Instant::now() + FIRST_REQUEST_GRACE;
+        let mut shared = self.lock();
+        shared.slots.retain(|_, slot| match slot {
+            Slot::Parked(conn) if conn.served > 0 => false,
+            Slot::Parked(conn) => {
+                conn.deadline = conn.deadline.min(grace);
+                true
+            }
+            Slot::Busy => true,
+        });
+        // Holding the lock orders this after any thread's check-then-sleep: no lost wake-up.
         self.wake_idle.notify_all();
     }
 
@@ -119,8 +132,7 @@ impl EventLoop {
                 if let Some((token, conn)) = shared.ready.pop_front() {
                     return Some(Work { token, conn });
                 }
-                if self.is_stopping() {
-                    self.close_parked(&mut shared);
+                if self.is_stopping() && !self.has_waiting_connections(&mut shared) {
                     return None;
                 }
             }
@@ -200,9 +212,7 @@ impl EventLoop {
                 return;
             }
             match self.listeners[i].accept() {
-                Ok((mut stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().unwrap_or(peer);
+                Ok((mut stream, peers)) => {
                     let entry = shared.slots.vacant_entry();
                     let token = entry.key();
                     if self
@@ -210,12 +220,8 @@ impl EventLoop {
                         .register(&mut stream, Token(token), Interest::READABLE)
                         .is_ok()
                     {
-                        entry.insert(Slot::Parked(Connection::new(
-                            stream,
-                            peer,
-                            local,
-                            self.settings.header_timeout,
-                        )));
+                        let conn = Connection::new(stream, peers, self.settings.header_timeout);
+                        entry.insert(Slot::Parked(conn));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -232,13 +238,16 @@ impl EventLoop {
 
     /// Returns a served connection to the loop to wait for its next request.
     pub fn park(&self, token: usize, mut conn: Connection) {
-        if self.is_stopping() {
+        if self.is_stopping() && conn.served > 0 {
             return self.close(token);
         }
         conn.deadline = match conn.head_started {
             Some(started) => started + self.settings.header_timeout,
             None => Instant::now() + self.settings.keep_alive,
         };
+        if self.is_stopping() {
+            conn.deadline = conn.deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
+        }
         let mut shared = self.lock();
         let Some(slot) = shared.slots.get_mut(token) else {
             return;
@@ -264,8 +273,17 @@ impl EventLoop {
         }
     }
 
-    fn close_parked(&self, shared: &mut Shared) {
-        shared.slots.retain(|_, slot| matches!(slot, Slot::Busy));
+    /// While stopping: drops expired connections and tells whether any still wait for a
+    /// first request (then a thread keeps polling for them).
+    fn has_waiting_connections(&self, shared: &mut Shared) -> bool {
+        let now = Instant::now();
+        shared
+            .slots
+            .retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.deadline <= now));
+        shared
+            .slots
+            .iter()
+            .any(|(_, slot)| matches!(slot, Slot::Parked(_)))
     }
 
     fn now_nanos(&self) -> u64 {

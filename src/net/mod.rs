@@ -3,3 +3,4 @@
 pub mod connection;
 pub mod event_loop;
 pub mod io;
+pub mod stream;

@@ -1,4 +1,5 @@
 //! Everything the threads of a worker share while serving.
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -25,4 +26,6 @@ pub struct Context {
     pub limits: HeadLimits,
     pub call: CallSettings,
     pub header_timeout: Duration,
+    /// Requests answered by this worker (for --max-requests).
+    pub requests: AtomicU64,
 }

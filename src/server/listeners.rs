@@ -1,18 +1,97 @@
-//! Binding the listening sockets, with errors a user can act on.
+//! Binding the listening sockets (TCP, unix, or inherited from systemd), with errors a user
+//! can act on. The master binds them once; every worker shares them.
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::net::stream::Listener;
 
 /// Pending connections the kernel may queue per listener.
 const BACKLOG: i32 = 1024;
 
-/// Binds every address, in order; the first failure names its address.
-pub fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<mio::net::TcpListener>> {
-    addrs.iter().map(|addr| bind(*addr)).collect()
+/// A `--bind` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
 }
 
-fn bind(addr: SocketAddr) -> Result<mio::net::TcpListener> {
+impl std::str::FromStr for BindAddr {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            return if path.is_empty() {
+                Err("unix: needs a socket path, e.g. unix:/run/app.sock".into())
+            } else {
+                Ok(BindAddr::Unix(PathBuf::from(path)))
+            };
+        }
+        text.parse::<SocketAddr>().map(BindAddr::Tcp).map_err(|_| {
+            format!("'{text}' is not HOST:PORT, [IPv6]:PORT or unix:PATH (e.g. 127.0.0.1:8000)")
+        })
+    }
+}
+
+/// Listeners passed by systemd socket activation, when this process is their target.
+fn inherited_from_systemd() -> Result<Option<Vec<Listener>>> {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok());
+    let (true, Some(count)) = (for_us, count) else {
+        return Ok(None);
+    };
+    // SAFETY: single-threaded at start-up; the variables are ours to consume.
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    const FIRST_FD: RawFd = 3;
+    let listeners = (FIRST_FD..FIRST_FD + count)
+        .map(|fd| {
+            // SAFETY: systemd passes these descriptors to us to own.
+            let socket = unsafe { Socket::from_raw_fd(fd) };
+            socket.set_nonblocking(true)?;
+            let local = socket.local_addr()?;
+            Ok(if local.as_socket().is_some() {
+                Listener::Tcp(mio::net::TcpListener::from_std(socket.into()))
+            } else {
+                // Not ours to remove on exit: systemd owns the file.
+                Listener::Unix(
+                    unsafe { mio::net::UnixListener::from_raw_fd(socket.into_raw_fd()) },
+                    PathBuf::new(),
+                )
+            })
+        })
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("using the sockets passed by systemd")?;
+    Ok(Some(listeners))
+}
+
+/// Binds every address in order (or takes systemd's sockets); the first failure names its
+/// address. `unix_mode` is applied to socket files.
+pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Vec<Listener>> {
+    if let Some(listeners) = inherited_from_systemd()? {
+        return Ok(listeners);
+    }
+    addrs
+        .iter()
+        .map(|addr| match addr {
+            BindAddr::Tcp(addr) => bind_tcp(*addr),
+            BindAddr::Unix(path) => bind_unix(path, unix_mode),
+        })
+        .collect()
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<Listener> {
     let describe = |err: std::io::Error| match err.kind() {
         std::io::ErrorKind::AddrInUse => anyhow!("cannot listen on {addr}: address already in use"),
         std::io::ErrorKind::AddrNotAvailable => {
@@ -32,5 +111,66 @@ fn bind(addr: SocketAddr) -> Result<mio::net::TcpListener> {
     socket.bind(&addr.into()).map_err(describe)?;
     socket.listen(BACKLOG).map_err(describe)?;
     socket.set_nonblocking(true).map_err(describe)?;
-    Ok(mio::net::TcpListener::from_std(socket.into()))
+    Ok(Listener::Tcp(mio::net::TcpListener::from_std(
+        socket.into(),
+    )))
+}
+
+/// Binds a unix socket, replacing a stale socket file left by a crashed server (but never a
+/// live one, nor a file that is not a socket).
+fn bind_unix(path: &Path, mode: u32) -> Result<Listener> {
+    let shown = path.display();
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            bail!("cannot listen on unix:{shown}: the path exists and is not a socket");
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("cannot listen on unix:{shown}: another server is listening there");
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket unix:{shown}"))?;
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|err| anyhow!("cannot listen on unix:{shown}: {err}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting mode {mode:o} on unix:{shown}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(Listener::Unix(
+        mio::net::UnixListener::from_std(listener),
+        path.to_path_buf(),
+    ))
+}
+
+/// Removes the socket files this process created.
+pub fn remove_socket_files(listeners: &[Listener]) {
+    for listener in listeners {
+        if let Listener::Unix(_, path) = listener
+            && !path.as_os_str().is_empty()
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_addresses_parse() {
+        assert_eq!(
+            "127.0.0.1:80".parse::<BindAddr>(),
+            Ok(BindAddr::Tcp("127.0.0.1:80".parse().unwrap()))
+        );
+        assert_eq!(
+            "[::1]:80".parse::<BindAddr>(),
+            Ok(BindAddr::Tcp("[::1]:80".parse().unwrap()))
+        );
+        assert_eq!(
+            "unix:/tmp/a.sock".parse::<BindAddr>(),
+            Ok(BindAddr::Unix("/tmp/a.sock".into()))
+        );
+        assert!("unix:".parse::<BindAddr>().is_err());
+        assert!("localhost".parse::<BindAddr>().is_err());
+    }
 }

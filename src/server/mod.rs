@@ -1,7 +1,11 @@
-//! Putting a worker together: listeners, interpreter, threads, signals.
+//! The process model: a master that binds and supervises, workers that serve.
+pub mod activity;
 pub mod context;
+pub mod control;
 pub mod listeners;
+pub mod master;
 pub mod serve;
+pub mod signals;
 pub mod worker;
 
-pub use worker::run;
+pub use master::run;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use pyo3::prelude::*;
 
+use super::activity;
 use super::context::Context;
 use crate::http::body::Framing;
 use crate::http::request::{Head, parse_head};
@@ -36,6 +37,9 @@ pub fn serve(ctx: &Context, work: Work) {
                 }
                 let (returned, reusable) = handle(ctx, conn, &head);
                 conn = returned;
+                conn.served += 1;
+                ctx.requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if !reusable {
                     return ctx.event_loop.close(token);
                 }
@@ -123,7 +127,8 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
             };
             let place = place(&conn, &script_name, &path_info, query);
             let template = ctx.environ_template.bind(py);
-            call::run(
+            activity::app_call_started(conn.fd());
+            let answered = call::run(
                 py,
                 application.bind(py),
                 &name,
@@ -132,7 +137,9 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
                 conn,
                 &place,
                 &ctx.call,
-            )
+            );
+            activity::app_call_ended();
+            answered
         }),
         Route::App {
             index,
@@ -142,7 +149,8 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
             let app = &ctx.apps[index];
             let place = place(&conn, &script_name, &path_info, query);
             let template = ctx.environ_template.bind(py);
-            call::run(
+            activity::app_call_started(conn.fd());
+            let answered = call::run(
                 py,
                 app.callable.bind(py),
                 &app.name,
@@ -151,7 +159,9 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
                 conn,
                 &place,
                 &ctx.call,
-            )
+            );
+            activity::app_call_ended();
+            answered
         }),
         Route::NotFound => answer(ctx, conn, head, 404, ""),
     }

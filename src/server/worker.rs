@@ -1,52 +1,207 @@
-//! A worker: binds, starts Python, runs `--threads` threads over one event loop, and stops
-//! gracefully on SIGINT/SIGTERM (a second signal stops at once).
+//! A worker process: its own interpreter, `--threads` threads over one event loop, and a
+//! main thread that watches signals, heartbeats to the master and decides when to retire
+//! (--max-requests, --max-rss, --timeout) or stop (SIGTERM/SIGINT; SIGQUIT or a second
+//! SIGINT stops at once).
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use mio::Events;
 use pyo3::prelude::*;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
+use super::activity;
 use super::context::{Context, MountedApp};
-use super::listeners::bind_all;
+use super::control::{Message, Reporter};
 use super::serve::serve;
+use super::signals::{self, SIGINT, SIGQUIT, SIGTERM};
 use crate::config::Config;
 use crate::http::request::HeadLimits;
 use crate::net::event_loop::{EventLoop, LoopSettings};
+use crate::net::stream::Listener;
 use crate::route::{Mount, Router, Target};
 use crate::wsgi::call::CallSettings;
 use crate::wsgi::environ::{ServerTraits, template};
-use crate::wsgi::interpreter::{self, BUILD_VERSION};
+use crate::wsgi::interpreter;
 use crate::wsgi::scripts::ScriptCache;
 
-/// How long in-flight requests may take to finish after SIGINT/SIGTERM.
-const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the loop may go without a poller before an idle thread takes it over.
 const HANDOFF: Duration = Duration::from_millis(1);
+/// How often the main thread looks at signals, limits and stuck calls.
+const TICK: Duration = Duration::from_millis(50);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
-pub fn run(config: Config) -> Result<()> {
+/// Exit code of a worker whose application could not be loaded: the master stops.
+pub const EXIT_BOOT_FAILED: i32 = 3;
+
+/// What a worker gets from the master.
+pub struct WorkerSetup {
+    pub listeners: Vec<Listener>,
+    pub reporter: Reporter,
+    pub multiprocess: bool,
+}
+
+/// Runs a worker until it stops; returns the process exit code.
+pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
     // Before Python starts, so Python never installs its own SIGINT handler over ours.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-    let listeners = bind_all(&config.bind)?;
+    signals::catch(&[SIGINT, SIGTERM, SIGQUIT]);
+    match serve_until_stopped(config, setup) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("wsgihost: worker {}: {err:#}", std::process::id());
+            EXIT_BOOT_FAILED
+        }
+    }
+}
+
+/// Why the worker stops taking requests.
+enum Ending {
+    Stop,
+    Retire(String),
+    Now,
+}
+
+fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     let mut sys_path: Vec<&Path> = vec![&config.scripts];
     if config.app.is_some() {
         sys_path.insert(0, &cwd);
     }
     let interpreter = interpreter::start(&sys_path)?;
-    let context = Arc::new(build_context(&config, listeners)?);
-    print_banner(&config);
+    let context = Arc::new(build_context(config, setup.listeners, setup.multiprocess)?);
+    activity::init(config.threads as usize);
+    let running = start_threads(&context, config.threads as usize)?;
+    let monitor_context = context.clone();
+    std::thread::Builder::new()
+        .name("wsgihost-monitor".into())
+        .spawn(move || monitor_context.event_loop.monitor())?;
+    setup.reporter.send(Message::Ready);
 
-    let running = Arc::new((Mutex::new(config.threads as usize), Condvar::new()));
-    for index in 0..config.threads {
+    let max_requests = config
+        .max_requests
+        .saturating_add(jitter(config.max_requests_jitter));
+    let mut last_heartbeat = Instant::now();
+    let mut stuck_fds = Vec::new();
+    let ending = loop {
+        std::thread::sleep(TICK);
+        let received = signals::take();
+        if received.contains(&SIGQUIT) {
+            break Ending::Now;
+        }
+        if received.contains(&SIGINT) || received.contains(&SIGTERM) {
+            break Ending::Stop;
+        }
+        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            setup.reporter.send(Message::Heartbeat);
+            last_heartbeat = Instant::now();
+        }
+        if let Some(reason) = retire_reason(config, &context, max_requests, &mut stuck_fds) {
+            break Ending::Retire(reason);
+        }
+    };
+    let pid = std::process::id();
+    match &ending {
+        Ending::Now => {
+            eprintln!("wsgihost: worker {pid}: stopping now");
+            std::process::exit(1);
+        }
+        Ending::Retire(reason) => {
+            eprintln!("wsgihost: worker {pid}: retiring ({reason})");
+            setup.reporter.send(Message::Retiring);
+        }
+        Ending::Stop => eprintln!("wsgihost: worker {pid}: finishing in-flight requests"),
+    }
+    context.event_loop.stop();
+    for &fd in &stuck_fds {
+        // SAFETY: shutting down (not closing) a socket a stuck thread still owns.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+    if !wait_for_threads(&running, stuck_fds.len(), config.graceful_timeout()) {
+        eprintln!(
+            "wsgihost: worker {pid}: requests still running after --graceful-timeout; exiting"
+        );
+        // SAFETY: leaving without running destructors: stuck threads may hold the GIL.
+        unsafe { libc::_exit(1) };
+    }
+    if !stuck_fds.is_empty() {
+        unsafe { libc::_exit(0) };
+    }
+    // Python objects in the context are released with the GIL held, then Python ends.
+    Python::attach(|_| drop(context));
+    interpreter.finalize();
+    Ok(0)
+}
+
+fn retire_reason(
+    config: &Config,
+    context: &Context,
+    max_requests: u64,
+    stuck_fds: &mut Vec<i32>,
+) -> Option<String> {
+    let served = context.requests.load(Ordering::Relaxed);
+    if config.max_requests > 0 && served >= max_requests {
+        return Some(format!(
+            "served {served} requests, --max-requests {}",
+            config.max_requests
+        ));
+    }
+    if config.max_rss > 0
+        && let Some(rss) = resident_mib()
+        && rss > config.max_rss
+    {
+        return Some(format!(
+            "RSS {rss} MiB is over --max-rss {}",
+            config.max_rss
+        ));
+    }
+    if let Some(limit) = config.app_timeout() {
+        *stuck_fds = activity::stuck(limit);
+        if !stuck_fds.is_empty() {
+            return Some(format!(
+                "{} app call(s) made no progress for over --timeout {:?}; closing those connections",
+                stuck_fds.len(),
+                limit
+            ));
+        }
+    }
+    None
+}
+
+/// Resident memory of this process, from /proc/self/statm.
+fn resident_mib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    Some(pages * page_size / (1024 * 1024))
+}
+
+/// A pseudo-random 0..=max from the clock and pid (good enough to spread restarts).
+fn jitter(max: u64) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    let seed = Instant::now().elapsed().as_nanos() as u64
+        ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mixed = seed
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    mixed % (max + 1)
+}
+
+type Running = Arc<(Mutex<usize>, Condvar)>;
+
+fn start_threads(context: &Arc<Context>, threads: usize) -> Result<Running> {
+    let running: Running = Arc::new((Mutex::new(threads), Condvar::new()));
+    for index in 0..threads {
         let (context, running) = (context.clone(), running.clone());
         std::thread::Builder::new()
             .name(format!("wsgihost-{index}"))
             .spawn(move || {
+                activity::register_thread(index);
                 // Attached once for the thread's life; the GIL is only held while Python runs.
                 Python::attach(|py| py.detach(|| thread_main(&context)));
                 let (count, done) = &*running;
@@ -54,40 +209,34 @@ pub fn run(config: Config) -> Result<()> {
                 done.notify_all();
             })?;
     }
-    let monitor_context = context.clone();
-    std::thread::Builder::new()
-        .name("wsgihost-monitor".into())
-        .spawn(move || monitor_context.event_loop.monitor())?;
+    Ok(running)
+}
 
-    let first = signals.forever().next();
-    eprintln!(
-        "wsgihost: signal {} received, finishing in-flight requests",
-        first.unwrap_or(0)
-    );
-    context.event_loop.stop();
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            eprintln!("wsgihost: second signal, exiting now");
+/// Waits until at most `allowed` threads still run (stuck ones are not waited for), up to
+/// `timeout`; a second SIGINT or a SIGQUIT meanwhile exits at once.
+fn wait_for_threads(running: &Running, allowed: usize, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let (count, done) = &**running;
+    let mut guard = count.lock().unwrap_or_else(|p| p.into_inner());
+    while *guard > allowed {
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        let signals = signals::take();
+        if signals.contains(&SIGINT) || signals.contains(&SIGQUIT) {
+            eprintln!(
+                "wsgihost: worker {}: second signal, exiting now",
+                std::process::id()
+            );
             std::process::exit(1);
         }
-    });
-    let (count, done) = &*running;
-    let guard = count.lock().unwrap_or_else(|p| p.into_inner());
-    let (guard, timeout) = done
-        .wait_timeout_while(guard, GRACEFUL_TIMEOUT, |running| *running > 0)
-        .unwrap_or_else(|p| p.into_inner());
-    if timeout.timed_out() {
-        eprintln!(
-            "wsgihost: {} requests still running after {GRACEFUL_TIMEOUT:?}; exiting",
-            *guard
-        );
-        std::process::exit(1);
+        guard = done
+            .wait_timeout(guard, TICK.min(deadline - now))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
     }
-    drop(guard);
-    // Python objects in the context are released with the GIL held, then Python ends.
-    Python::attach(|_| drop(context));
-    interpreter.finalize();
-    Ok(())
+    true
 }
 
 fn thread_main(context: &Context) {
@@ -102,13 +251,13 @@ fn thread_main(context: &Context) {
     }
 }
 
-fn build_context(config: &Config, listeners: Vec<mio::net::TcpListener>) -> Result<Context> {
+fn build_context(config: &Config, listeners: Vec<Listener>, multiprocess: bool) -> Result<Context> {
     let mut mounts = Vec::new();
     let mut apps = Vec::new();
     let (environ_template, loaded) = Python::attach(|py| -> Result<_> {
         let traits = ServerTraits {
             multithread: config.threads > 1,
-            multiprocess: false,
+            multiprocess,
         };
         let template = template(py, &traits)?;
         let loaded = match &config.app {
@@ -168,27 +317,6 @@ fn build_context(config: &Config, listeners: Vec<mio::net::TcpListener>) -> Resu
             debug: config.debug,
         },
         header_timeout: config.header_timeout(),
+        requests: Default::default(),
     })
-}
-
-fn print_banner(config: &Config) {
-    let addrs: Vec<String> = config.bind.iter().map(|a| format!("http://{a}")).collect();
-    let python = BUILD_VERSION
-        .split_whitespace()
-        .next()
-        .unwrap_or(BUILD_VERSION);
-    let serving = match &config.app {
-        Some(app) => format!("app {app}"),
-        None => format!(
-            "html {} and scripts {}",
-            config.html.display(),
-            config.scripts.display()
-        ),
-    };
-    eprintln!(
-        "wsgihost: serving {serving} on {} ({} threads, Python {python}, pid {})",
-        addrs.join(", "),
-        config.threads,
-        std::process::id()
-    );
 }

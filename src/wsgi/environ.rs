@@ -52,8 +52,9 @@ pub struct RequestPlace<'a> {
     pub script_name: &'a [u8],
     pub path_info: &'a [u8],
     pub query: &'a [u8],
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    /// None on unix sockets: REMOTE_ADDR/REMOTE_PORT are then left out.
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
 }
 
 /// A fresh environ for one request (without wsgi.input, which the caller adds).
@@ -77,10 +78,13 @@ pub fn build<'py>(
         "HTTP/1.1"
     };
     env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
-    env.set_item(intern!(py, "SERVER_NAME"), server_name(head, place.local))?;
-    env.set_item(intern!(py, "SERVER_PORT"), place.local.port().to_string())?;
-    env.set_item(intern!(py, "REMOTE_ADDR"), place.peer.ip().to_string())?;
-    env.set_item(intern!(py, "REMOTE_PORT"), place.peer.port().to_string())?;
+    let (name, port) = server_name_and_port(head, place.local);
+    env.set_item(intern!(py, "SERVER_NAME"), name)?;
+    env.set_item(intern!(py, "SERVER_PORT"), port)?;
+    if let Some(peer) = place.peer {
+        env.set_item(intern!(py, "REMOTE_ADDR"), peer.ip().to_string())?;
+        env.set_item(intern!(py, "REMOTE_PORT"), peer.port().to_string())?;
+    }
     env.set_item(
         intern!(py, "wsgi.input_terminated"),
         head.framing == crate::http::body::Framing::Chunked,
@@ -89,23 +93,30 @@ pub fn build<'py>(
     Ok(env)
 }
 
-/// The Host header's name without its port, else the address the request came in on.
-fn server_name(head: &Head, local: SocketAddr) -> String {
+/// SERVER_NAME: the Host header's name, else the address the request came in on.
+/// SERVER_PORT: the port the request came in on; on a unix socket, the Host header's port
+/// or 80 (PEP 3333 wants both non-empty).
+fn server_name_and_port(head: &Head, local: Option<SocketAddr>) -> (String, String) {
     let host = head
         .header("host")
-        .and_then(|h| std::str::from_utf8(h).ok());
-    match host {
-        Some(host) if !host.is_empty() => {
-            let name = match host.rfind(':') {
-                Some(colon) if !host[colon..].contains(']') => &host[..colon],
-                _ => host,
-            };
-            name.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
-        }
-        _ => local.ip().to_string(),
-    }
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .unwrap_or("");
+    let (name, host_port) = match host.rfind(':') {
+        Some(colon) if !host[colon..].contains(']') => (&host[..colon], Some(&host[colon + 1..])),
+        _ => (host, None),
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let name = match (name.is_empty(), local) {
+        (false, _) => name.to_string(),
+        (true, Some(local)) => local.ip().to_string(),
+        (true, None) => "localhost".to_string(),
+    };
+    let port = match (local, host_port) {
+        (Some(local), _) => local.port().to_string(),
+        (None, Some(port)) if !port.is_empty() => port.to_string(),
+        (None, _) => "80".to_string(),
+    };
+    (name, port)
 }
 
 /// HTTP_* variables, plus CONTENT_TYPE / CONTENT_LENGTH. Repeated fields are joined with

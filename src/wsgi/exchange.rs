@@ -114,6 +114,7 @@ impl Exchange {
 
     /// Up to `limit` body bytes; blocks until at least one is available. Empty = end of body.
     pub fn read_body(&mut self, limit: usize, wait: Wait) -> Result<Vec<u8>, ExchangeError> {
+        crate::server::activity::progress();
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -228,6 +229,7 @@ impl Exchange {
         total: Option<u64>,
         wait: Wait,
     ) -> Result<(), ExchangeError> {
+        crate::server::activity::progress();
         let mut head = Vec::new();
         if !self.headers_sent {
             self.encode_head_into(&mut head, total);

@@ -1,0 +1,323 @@
+//! The master process: binds the listeners, forks the workers and supervises them. It holds
+//! no Python and no threads, so forking is always safe. Signals (as gunicorn):
+//! TERM/INT graceful stop (a second INT, or QUIT: at once), HUP rolling reload,
+//! TTIN/TTOU one worker more/less. Crashed workers are replaced; workers that cannot start
+//! stop the master with a clear message instead of a restart loop.
+use std::fs::File;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use super::control::{self, Message, Reporter};
+use super::listeners::{bind_all, remove_socket_files};
+use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
+use super::worker::{self, EXIT_BOOT_FAILED, WorkerSetup};
+use crate::config::Config;
+use crate::net::stream::Listener;
+use crate::wsgi::interpreter::BUILD_VERSION;
+
+const MASTER_SIGNALS: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU, SIGQUIT];
+const TICK: Duration = Duration::from_millis(50);
+/// Workers that die before they are ready this many times in a row stop the master.
+const MAX_BOOT_FAILURES: u32 = 5;
+/// A ready worker silent for this long (no heartbeat) is wedged beyond --timeout's reach.
+const SILENCE_LIMIT: Duration = Duration::from_secs(30);
+
+struct WorkerProcess {
+    pid: i32,
+    pipe: File,
+    generation: u64,
+    ready: bool,
+    /// Stopping (retiring itself, or told to stop): no longer counts as serving.
+    leaving: bool,
+    last_heard: Instant,
+}
+
+struct Master<'c> {
+    config: &'c Config,
+    listeners: Vec<Listener>,
+    workers: Vec<WorkerProcess>,
+    target: usize,
+    generation: u64,
+    boot_failures: u32,
+    stopping: Option<Instant>,
+}
+
+pub fn run(config: &Config) -> Result<()> {
+    signals::catch(&MASTER_SIGNALS);
+    let listeners = bind_all(&config.bind, config.unix_mode)?;
+    let shown: Vec<String> = listeners.iter().map(Listener::describe).collect();
+    let python = BUILD_VERSION
+        .split_whitespace()
+        .next()
+        .unwrap_or(BUILD_VERSION);
+    let serving = match &config.app {
+        Some(app) => format!("app {app}"),
+        None => format!(
+            "html {} and scripts {}",
+            config.html.display(),
+            config.scripts.display()
+        ),
+    };
+    eprintln!(
+        "wsgihost: master {} serving {serving} on {} ({} workers x {} threads, Python {python})",
+        std::process::id(),
+        shown.join(", "),
+        config.workers,
+        config.threads,
+    );
+    let mut master = Master {
+        config,
+        listeners,
+        workers: Vec::new(),
+        target: config.workers as usize,
+        generation: 0,
+        boot_failures: 0,
+        stopping: None,
+    };
+    let result = master.supervise();
+    remove_socket_files(&master.listeners);
+    result
+}
+
+impl Master<'_> {
+    fn supervise(&mut self) -> Result<()> {
+        loop {
+            for signal in signals::take() {
+                self.on_signal(signal);
+            }
+            self.read_messages();
+            self.reap()?;
+            if let Some(deadline) = self.stopping {
+                if self.workers.is_empty() {
+                    eprintln!(
+                        "wsgihost: master {}: all workers stopped",
+                        std::process::id()
+                    );
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    eprintln!(
+                        "wsgihost: workers still running after --graceful-timeout; killing them"
+                    );
+                    self.signal_all(libc::SIGKILL);
+                }
+            } else {
+                self.kill_silent_workers();
+                self.finish_reload();
+                self.spawn_missing()?;
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    fn on_signal(&mut self, signal: i32) {
+        match signal {
+            SIGINT | SIGTERM if self.stopping.is_none() => {
+                eprintln!(
+                    "wsgihost: {} received, stopping gracefully",
+                    signals::name(signal)
+                );
+                self.stopping =
+                    Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
+                self.signal_all(SIGTERM);
+            }
+            SIGINT | SIGQUIT => {
+                eprintln!("wsgihost: {} received, stopping now", signals::name(signal));
+                self.signal_all(libc::SIGKILL);
+                remove_socket_files(&self.listeners);
+                std::process::exit(1);
+            }
+            SIGHUP if self.stopping.is_none() => {
+                self.generation += 1;
+                eprintln!(
+                    "wsgihost: SIGHUP received, starting {} new workers before stopping the old ones",
+                    self.target
+                );
+            }
+            SIGTTIN => {
+                self.target += 1;
+                eprintln!("wsgihost: SIGTTIN: {} workers", self.target);
+            }
+            SIGTTOU if self.target > 1 => {
+                self.target -= 1;
+                eprintln!("wsgihost: SIGTTOU: {} workers", self.target);
+                if let Some(worker) = self.workers.iter_mut().rev().find(|w| !w.leaving) {
+                    stop_worker(worker);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn read_messages(&mut self) {
+        for worker in &mut self.workers {
+            let (messages, _) = control::drain(&mut worker.pipe);
+            for message in messages {
+                worker.last_heard = Instant::now();
+                match message {
+                    Message::Ready => {
+                        worker.ready = true;
+                        self.boot_failures = 0;
+                    }
+                    Message::Retiring => worker.leaving = true,
+                    Message::Heartbeat => {}
+                }
+            }
+        }
+    }
+
+    /// Collects exited workers and says how each ended.
+    fn reap(&mut self) -> Result<()> {
+        loop {
+            let mut status = 0;
+            // SAFETY: non-blocking wait for any child.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return Ok(());
+            }
+            let Some(index) = self.workers.iter().position(|w| w.pid == pid) else {
+                continue;
+            };
+            let worker = self.workers.remove(index);
+            let cause = if libc::WIFSIGNALED(status) {
+                format!("killed by {}", signals::name(libc::WTERMSIG(status)))
+            } else {
+                format!("exit code {}", libc::WEXITSTATUS(status))
+            };
+            let expected = worker.leaving || self.stopping.is_some();
+            if expected {
+                eprintln!("wsgihost: worker {pid} stopped ({cause})");
+                continue;
+            }
+            eprintln!("wsgihost: worker {pid} died ({cause}); starting a replacement");
+            if !worker.ready {
+                if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == EXIT_BOOT_FAILED {
+                    self.shutdown_after_boot_failure();
+                    bail!("the worker could not load the application (see the error above)");
+                }
+                self.boot_failures += 1;
+                if self.boot_failures >= MAX_BOOT_FAILURES {
+                    self.shutdown_after_boot_failure();
+                    bail!(
+                        "workers died {MAX_BOOT_FAILURES} times in a row while starting; giving up"
+                    );
+                }
+            }
+        }
+    }
+
+    fn shutdown_after_boot_failure(&mut self) {
+        self.signal_all(SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.workers.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(TICK);
+            let _ = self.reap_quietly();
+        }
+        self.signal_all(libc::SIGKILL);
+    }
+
+    fn reap_quietly(&mut self) -> Option<()> {
+        let mut status = 0;
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        (pid > 0).then(|| self.workers.retain(|w| w.pid != pid))
+    }
+
+    /// After SIGHUP: once the new generation is all ready, the old workers stop.
+    fn finish_reload(&mut self) {
+        let current = self.generation;
+        let new_ready = self
+            .workers
+            .iter()
+            .filter(|w| w.generation == current && w.ready && !w.leaving)
+            .count();
+        if new_ready < self.target {
+            return;
+        }
+        for worker in self
+            .workers
+            .iter_mut()
+            .filter(|w| w.generation != current && !w.leaving)
+        {
+            stop_worker(worker);
+        }
+    }
+
+    fn kill_silent_workers(&mut self) {
+        for worker in &mut self.workers {
+            if worker.ready && worker.last_heard.elapsed() > SILENCE_LIMIT {
+                eprintln!(
+                    "wsgihost: worker {} sent no heartbeat for {SILENCE_LIMIT:?}; killing it",
+                    worker.pid
+                );
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(worker.pid, libc::SIGKILL) };
+                worker.leaving = true;
+            }
+        }
+    }
+
+    fn spawn_missing(&mut self) -> Result<()> {
+        let current = self.generation;
+        let serving = self
+            .workers
+            .iter()
+            .filter(|w| !w.leaving && w.generation == current)
+            .count();
+        for _ in serving..self.target {
+            if self.boot_failures > 0 {
+                // Crashing at start: retry slowly rather than in a tight loop.
+                std::thread::sleep(Duration::from_millis(200 * self.boot_failures as u64));
+            }
+            self.spawn()?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let (read_end, write_end) = control::pipe()?;
+        // SAFETY: the master is single-threaded, so the child starts in a consistent state.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            bail!("fork failed: {}", std::io::Error::last_os_error());
+        }
+        if pid == 0 {
+            drop(read_end);
+            signals::reset(&MASTER_SIGNALS);
+            // SAFETY: ask the kernel to stop us gracefully if the master dies.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, SIGTERM) };
+            let setup = WorkerSetup {
+                listeners: std::mem::take(&mut self.listeners),
+                reporter: Reporter(Some(write_end)),
+                multiprocess: self.config.workers > 1,
+            };
+            let code = worker::run(self.config, setup);
+            std::process::exit(code);
+        }
+        drop(write_end);
+        eprintln!("wsgihost: worker {pid} started");
+        self.workers.push(WorkerProcess {
+            pid,
+            pipe: read_end,
+            generation: self.generation,
+            ready: false,
+            leaving: false,
+            last_heard: Instant::now(),
+        });
+        Ok(())
+    }
+
+    fn signal_all(&mut self, signal: i32) {
+        for worker in &mut self.workers {
+            worker.leaving = true;
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(worker.pid, signal) };
+        }
+    }
+}
+
+fn stop_worker(worker: &mut WorkerProcess) {
+    worker.leaving = true;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(worker.pid, SIGTERM) };
+}
