@@ -39,6 +39,7 @@ enum Slot {
 }
 
 struct Shared {
+    listeners: Vec<Listener>,
     slots: Slab<Slot>,
     ready: VecDeque<(usize, Connection)>,
     sleeping: usize,
@@ -49,7 +50,6 @@ struct Shared {
 pub struct EventLoop {
     poll: Mutex<Poll>,
     registry: Registry,
-    listeners: Vec<Listener>,
     shared: Mutex<Shared>,
     wake_idle: Condvar,
     polling: AtomicBool,
@@ -78,8 +78,8 @@ impl EventLoop {
         Ok(EventLoop {
             poll: Mutex::new(poll),
             registry,
-            listeners,
             shared: Mutex::new(Shared {
+                listeners,
                 slots: Slab::with_capacity(1024),
                 ready: VecDeque::new(),
                 sleeping: 0,
@@ -170,11 +170,12 @@ impl EventLoop {
             eprintln!("wsgihost: poll failed: {err}");
         }
         let mut shared = self.lock();
+        let mut listeners_ready = Vec::new();
         for event in events.iter() {
             match event.token() {
                 WAKER => {}
-                Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
-                    self.accept(&mut shared, LISTENER_BASE - t);
+                Token(t) if t > LISTENER_BASE - shared.listeners.len() && t <= LISTENER_BASE => {
+                    listeners_ready.push(LISTENER_BASE - t);
                 }
                 Token(t) => {
                     if let Some(slot) = shared.slots.get_mut(t)
@@ -188,9 +189,10 @@ impl EventLoop {
         }
         if shared.accept_paused && shared.slots.len() < self.settings.max_connections {
             shared.accept_paused = false;
-            for i in 0..self.listeners.len() {
-                self.accept(&mut shared, i);
-            }
+            listeners_ready = (0..shared.listeners.len()).collect();
+        }
+        for i in listeners_ready {
+            self.accept(&mut shared, i);
         }
         if shared.last_sweep.elapsed() >= SWEEP_EVERY {
             shared.last_sweep = Instant::now();
@@ -201,17 +203,29 @@ impl EventLoop {
         }
     }
 
-    /// Accepts every pending connection on listener `i`, up to the connection limit.
+    /// Accepts pending connections on listener `i`: no more than this worker has idle
+    /// threads for (so a busy worker leaves new clients to its sibling processes), and never
+    /// past the connection limit. When it stops early the listener is re-armed, so the
+    /// edge-triggered loop reports the rest again.
     fn accept(&self, shared: &mut Shared, i: usize) {
         if self.is_stopping() {
             return;
         }
+        let mut budget = (shared.sleeping + 1).saturating_sub(shared.ready.len());
         loop {
             if shared.slots.len() >= self.settings.max_connections {
                 shared.accept_paused = true;
                 return;
             }
-            match self.listeners[i].accept() {
+            if budget == 0 {
+                let token = Token(LISTENER_BASE - i);
+                let _ =
+                    self.registry
+                        .reregister(&mut shared.listeners[i], token, Interest::READABLE);
+                return;
+            }
+            budget -= 1;
+            match shared.listeners[i].accept() {
                 Ok((mut stream, peers)) => {
                     let entry = shared.slots.vacant_entry();
                     let token = entry.key();

@@ -28,4 +28,6 @@ pub struct Context {
     pub header_timeout: Duration,
     /// Requests answered by this worker (for --max-requests).
     pub requests: AtomicU64,
+    /// --max-requests plus this worker's jitter (0 = never).
+    pub retire_after: u64,
 }

@@ -1,6 +1,7 @@
 //! Serving a connection to completion on the thread that took it: parse each request head,
 //! route it, answer it, and loop for pipelined or keep-alive requests until the socket has
 //! nothing more, then hand the connection back to the event loop.
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use pyo3::prelude::*;
@@ -38,8 +39,11 @@ pub fn serve(ctx: &Context, work: Work) {
                 let (returned, reusable) = handle(ctx, conn, &head);
                 conn = returned;
                 conn.served += 1;
-                ctx.requests
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let served = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
+                if served == ctx.retire_after {
+                    // --max-requests: stop accepting now; the worker's main thread retires it.
+                    ctx.event_loop.stop();
+                }
                 if !reusable {
                     return ctx.event_loop.close(token);
                 }

@@ -70,7 +70,16 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         sys_path.insert(0, &cwd);
     }
     let interpreter = interpreter::start(&sys_path)?;
-    let context = Arc::new(build_context(config, setup.listeners, setup.multiprocess)?);
+    let max_requests = match config.max_requests {
+        0 => 0,
+        n => n.saturating_add(jitter(config.max_requests_jitter)),
+    };
+    let context = Arc::new(build_context(
+        config,
+        setup.listeners,
+        setup.multiprocess,
+        max_requests,
+    )?);
     activity::init(config.threads as usize);
     let running = start_threads(&context, config.threads as usize)?;
     let monitor_context = context.clone();
@@ -79,9 +88,6 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         .spawn(move || monitor_context.event_loop.monitor())?;
     setup.reporter.send(Message::Ready);
 
-    let max_requests = config
-        .max_requests
-        .saturating_add(jitter(config.max_requests_jitter));
     let mut last_heartbeat = Instant::now();
     let mut stuck_fds = Vec::new();
     let ending = loop {
@@ -251,7 +257,12 @@ fn thread_main(context: &Context) {
     }
 }
 
-fn build_context(config: &Config, listeners: Vec<Listener>, multiprocess: bool) -> Result<Context> {
+fn build_context(
+    config: &Config,
+    listeners: Vec<Listener>,
+    multiprocess: bool,
+    retire_after: u64,
+) -> Result<Context> {
     let mut mounts = Vec::new();
     let mut apps = Vec::new();
     let (environ_template, loaded) = Python::attach(|py| -> Result<_> {
@@ -318,5 +329,6 @@ fn build_context(config: &Config, listeners: Vec<Listener>, multiprocess: bool) 
         },
         header_timeout: config.header_timeout(),
         requests: Default::default(),
+        retire_after,
     })
 }

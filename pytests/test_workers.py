@@ -1,0 +1,215 @@
+"""The process model: master + workers, supervision, signals, recycling, unix sockets."""
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import ResponseReader
+
+
+def pid_of_answer(server, path="/pid.py"):
+    return int(requests.get(server.url + path, timeout=10).text.split()[0])
+
+
+class ClientLoop:
+    """Sends requests on fresh connections until stopped; counts answers and failures."""
+
+    def __init__(self, server, path="/pid.py"):
+        self.server, self.path = server, path
+        self.ok, self.failures, self.pids = 0, [], set()
+        self.running = True
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while self.running:
+            try:
+                response = requests.get(self.server.url + self.path, timeout=10)
+                if response.status_code == 200:
+                    self.ok += 1
+                    self.pids.add(response.text.split()[0])
+                else:
+                    self.failures.append(response.status_code)
+            except requests.RequestException as err:
+                self.failures.append(repr(err))
+            time.sleep(0.005)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_killed_worker_is_replaced_and_clients_keep_being_served(start_server):
+    server = start_server("--workers", "2")
+    loop = ClientLoop(server)
+    time.sleep(0.5)
+    victim = pid_of_answer(server)
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: "killed by SIGKILL" in server.log())
+    time.sleep(1.5)
+    loop.stop()
+    assert len(loop.failures) <= 1, loop.failures
+    assert f"worker {victim} died (killed by SIGKILL)" in server.log()
+    started = server.log().count("started")
+    assert started >= 3, server.log()
+
+
+def test_worker_that_exits_in_app_is_replaced(start_server, site):
+    (site / "wsgipython" / "exit_now.py").write_text(
+        "import os\ndef application(e, s):\n    os._exit(9)\n"
+    )
+    server = start_server()
+    first = pid_of_answer(server)
+    with pytest.raises(requests.RequestException):
+        requests.get(server.url + "/exit_now.py", timeout=5)
+    assert wait_for(lambda: pid_of_answer(server) != first)
+    assert f"worker {first} died (exit code 9)" in server.log()
+
+
+def test_sighup_reloads_with_zero_failures_and_new_code(start_server, site):
+    module = site / "versioned.py"
+    source = (
+        "import os\n"
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'%d ' + str(os.getpid()).encode()]\n"
+    )
+    module.write_text(source % 1)
+    server = start_server("--workers", "2", "versioned:application")
+    assert requests.get(server.url + "/").text.startswith("1 ")
+    loop = ClientLoop(server, "/")
+    time.sleep(0.5)
+    module.write_text(source % 2)
+    os.kill(server.pid, signal.SIGHUP)
+    assert wait_for(lambda: requests.get(server.url + "/").text.startswith("2 "))
+    assert wait_for(lambda: server.log().count("stopped (exit code 0)") >= 2)
+    time.sleep(0.5)
+    loop.stop()
+    assert loop.failures == []
+    assert loop.ok > 20
+    for _ in range(10):
+        assert requests.get(server.url + "/").text.startswith("2 ")
+
+
+def test_sigterm_waits_for_request_and_exits_0(start_server):
+    server = start_server("--workers", "2")
+    result = {}
+
+    def slow():
+        result["text"] = requests.get(server.url + "/sleepy.py?2", timeout=10).text
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.5)
+    assert server.stop(signal.SIGTERM) == 0
+    thread.join()
+    assert result["text"] == "slept 2"
+
+
+def test_max_requests_recycles_without_failures(start_server):
+    server = start_server("--max-requests", "20", "--max-requests-jitter", "5")
+    pids = set()
+    for _ in range(120):
+        response = requests.get(server.url + "/pid.py", timeout=10)
+        assert response.status_code == 200
+        pids.add(response.text.split()[0])
+    assert len(pids) >= 4, pids
+    assert "retiring (served" in server.log()
+
+
+def test_timeout_replaces_worker_stuck_in_app(start_server):
+    server = start_server("--timeout", "1", "--threads", "4")
+    first = pid_of_answer(server)
+    started = time.monotonic()
+    with server.connect(timeout=15) as sock:
+        sock.sendall(b"GET /spin.py HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = sock.recv(65536)
+    assert data == b"" or data.startswith(b"HTTP/1.1 5"), data
+    assert time.monotonic() - started < 10
+    assert wait_for(lambda: pid_of_answer(server) != first)
+    assert "made no progress" in server.log()
+
+
+def test_unix_socket_serves(start_server, tmp_path):
+    path = tmp_path / "wsgihost.sock"
+    path.touch()  # a stale file that is not a socket must be refused...
+    path.unlink()
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))  # ...but a stale socket file is replaced
+    stale.close()
+    server = start_server("--bind", f"unix:{path}", "--unix-mode", "600")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(path))
+        sock.sendall(b"GET /env_echo.py HTTP/1.1\r\nHost: example.org\r\n\r\n")
+        status, _, body = ResponseReader(sock).read()
+    import json
+
+    env = json.loads(body)
+    assert status == 200 and env["SERVER_NAME"] == "example.org" and env["SERVER_PORT"] == "80"
+    assert server.stop() == 0
+    assert not path.exists()
+
+
+def test_two_workers_run_cpu_bound_requests_in_parallel(start_server):
+    server = start_server("--workers", "2", "--threads", "1")
+    pids = set()
+    for _ in range(200):  # both workers are up and accepting
+        pids.add(pid_of_answer(server))
+        if len(pids) == 2:
+            break
+    times = []
+
+    def burn():
+        started = time.monotonic()
+        requests.get(server.url + "/cpu.py?1", timeout=10)
+        times.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=burn) for _ in range(2)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started < 1.8, times
+
+
+def test_multiprocess_flag(start_server):
+    assert requests.get(start_server("--workers", "2").url + "/pid.py").text.endswith("True")
+    assert requests.get(start_server().url + "/pid.py").text.endswith("False")
+
+
+def test_ttin_and_ttou_change_worker_count(start_server):
+    server = start_server("--workers", "1")
+    os.kill(server.pid, signal.SIGTTIN)
+    assert wait_for(lambda: server.log().count(" started") >= 2)
+    os.kill(server.pid, signal.SIGTTOU)
+    assert wait_for(lambda: "stopped (exit code 0)" in server.log())
+    assert requests.get(server.url + "/pid.py").status_code == 200
+
+
+def test_worker_crashing_at_start_stops_the_master(binary, site):
+    import subprocess
+
+    from conftest import free_port
+
+    (site / "crasher.py").write_text("import os\nos._exit(7)\n")
+    result = subprocess.run(
+        [str(binary), "--bind", f"127.0.0.1:{free_port()}", "crasher:application"],
+        cwd=site, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "died 5 times in a row while starting" in result.stderr
