@@ -213,3 +213,19 @@ def test_worker_crashing_at_start_stops_the_master(binary, site):
     )
     assert result.returncode == 1
     assert "died 5 times in a row while starting" in result.stderr
+
+
+def test_preload_imports_once_in_the_master(start_server, site):
+    (site / "preloaded.py").write_text(
+        "import os, sys\n"
+        "print(f'imported in {os.getpid()}', file=sys.stderr, flush=True)\n"
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [str(os.getpid()).encode()]\n"
+    )
+    server = start_server("--preload", "--workers", "2", "preloaded:application")
+    pids = {requests.get(server.url + "/").text for _ in range(50)}
+    assert str(server.pid) not in pids
+    assert server.log().count("imported in") == 1
+    assert f"imported in {server.pid}" in server.log()
+    assert server.stop() == 0

@@ -94,6 +94,13 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
     pub graceful_timeout: f64,
 
+    /// Import the app once in the master and fork workers from it: faster starts and
+    /// memory shared copy-on-write, but SIGHUP and replaced workers keep the code imported
+    /// at start (restart to deploy), and the app must not start threads or open
+    /// connections at import time.
+    #[arg(long)]
+    pub preload: bool,
+
     /// Show Python tracebacks on 500 pages (never use in production).
     #[arg(long)]
     pub debug: bool,

@@ -7,11 +7,12 @@ use std::fs::File;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use pyo3::prelude::*;
 
 use super::control::{self, Message, Reporter};
 use super::listeners::{bind_all, remove_socket_files};
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
-use super::worker::{self, EXIT_BOOT_FAILED, WorkerSetup};
+use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
 use crate::config::Config;
 use crate::net::stream::Listener;
 use crate::wsgi::interpreter::BUILD_VERSION;
@@ -35,6 +36,8 @@ struct WorkerProcess {
 
 struct Master<'c> {
     config: &'c Config,
+    /// With --preload: Python and the app, loaded once here and inherited by each fork.
+    preloaded: Option<Preloaded>,
     listeners: Vec<Listener>,
     workers: Vec<WorkerProcess>,
     target: usize,
@@ -66,8 +69,13 @@ pub fn run(config: &Config) -> Result<()> {
         config.workers,
         config.threads,
     );
+    let preloaded = match config.preload {
+        true => Some(Preloaded::start(config)?),
+        false => None,
+    };
     let mut master = Master {
         config,
+        preloaded,
         listeners,
         workers: Vec::new(),
         target: config.workers as usize,
@@ -77,6 +85,10 @@ pub fn run(config: &Config) -> Result<()> {
     };
     let result = master.supervise();
     remove_socket_files(&master.listeners);
+    if let Some(preloaded) = master.preloaded.take() {
+        Python::attach(|_| drop(preloaded.app));
+        preloaded.interpreter.finalize();
+    }
     result
 }
 
@@ -276,8 +288,11 @@ impl Master<'_> {
 
     fn spawn(&mut self) -> Result<()> {
         let (read_end, write_end) = control::pipe()?;
-        // SAFETY: the master is single-threaded, so the child starts in a consistent state.
-        let pid = unsafe { libc::fork() };
+        let pid = match &mut self.preloaded {
+            Some(preloaded) => preloaded.interpreter.fork()?,
+            // SAFETY: the master is single-threaded, so the child starts in a consistent state.
+            None => unsafe { libc::fork() },
+        };
         if pid < 0 {
             bail!("fork failed: {}", std::io::Error::last_os_error());
         }
@@ -290,6 +305,7 @@ impl Master<'_> {
                 listeners: std::mem::take(&mut self.listeners),
                 reporter: Reporter(Some(write_end)),
                 multiprocess: self.config.workers > 1,
+                preloaded: self.preloaded.take(),
             };
             let code = worker::run(self.config, setup);
             std::process::exit(code);

@@ -41,6 +41,32 @@ pub struct WorkerSetup {
     pub listeners: Vec<Listener>,
     pub reporter: Reporter,
     pub multiprocess: bool,
+    /// With --preload: the interpreter and app the master loaded before forking.
+    pub preloaded: Option<Preloaded>,
+}
+
+/// A started interpreter with the application (if any) imported.
+pub struct Preloaded {
+    pub interpreter: interpreter::Interpreter,
+    pub app: Option<Py<PyAny>>,
+}
+
+impl Preloaded {
+    /// Starts Python (scripts folder, and for an APP the working directory, on sys.path)
+    /// and imports the application.
+    pub fn start(config: &Config) -> Result<Preloaded> {
+        let cwd = std::env::current_dir()?;
+        let mut sys_path: Vec<&Path> = vec![&config.scripts];
+        if config.app.is_some() {
+            sys_path.insert(0, &cwd);
+        }
+        let interpreter = interpreter::start(&sys_path)?;
+        let app = match &config.app {
+            Some(spec) => Some(Python::attach(|py| interpreter::load_app(py, spec))?),
+            None => None,
+        };
+        Ok(Preloaded { interpreter, app })
+    }
 }
 
 /// Runs a worker until it stops; returns the process exit code.
@@ -64,12 +90,10 @@ enum Ending {
 }
 
 fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
-    let cwd = std::env::current_dir()?;
-    let mut sys_path: Vec<&Path> = vec![&config.scripts];
-    if config.app.is_some() {
-        sys_path.insert(0, &cwd);
-    }
-    let interpreter = interpreter::start(&sys_path)?;
+    let Preloaded { interpreter, app } = match setup.preloaded {
+        Some(preloaded) => preloaded,
+        None => Preloaded::start(config)?,
+    };
     let max_requests = match config.max_requests {
         0 => 0,
         n => n.saturating_add(jitter(config.max_requests_jitter)),
@@ -79,6 +103,7 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         setup.listeners,
         setup.multiprocess,
         max_requests,
+        app,
     )?);
     activity::init(config.threads as usize);
     let running = start_threads(&context, config.threads as usize)?;
@@ -262,20 +287,16 @@ fn build_context(
     listeners: Vec<Listener>,
     multiprocess: bool,
     retire_after: u64,
+    loaded: Option<Py<PyAny>>,
 ) -> Result<Context> {
     let mut mounts = Vec::new();
     let mut apps = Vec::new();
-    let (environ_template, loaded) = Python::attach(|py| -> Result<_> {
+    let environ_template = Python::attach(|py| {
         let traits = ServerTraits {
             multithread: config.threads > 1,
             multiprocess,
         };
-        let template = template(py, &traits)?;
-        let loaded = match &config.app {
-            Some(spec) => Some(interpreter::load_app(py, spec)?),
-            None => None,
-        };
-        Ok((template, loaded))
+        template(py, &traits)
     })?;
     if let (Some(spec), Some(callable)) = (&config.app, loaded) {
         apps.push(MountedApp {

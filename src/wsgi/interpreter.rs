@@ -63,6 +63,28 @@ pub fn start(sys_path_front: &[&Path]) -> Result<Interpreter> {
 }
 
 impl Interpreter {
+    /// fork(2) with CPython's hooks around it (--preload): the child continues with a
+    /// working interpreter. Returns the child's pid in the parent and 0 in the child.
+    pub fn fork(&mut self) -> std::io::Result<i32> {
+        // SAFETY: the GIL is taken for the hooks and released again on both sides; the
+        // caller has no other threads.
+        unsafe {
+            ffi::PyEval_RestoreThread(self.main_thread_state);
+            ffi::PyOS_BeforeFork();
+            let pid = libc::fork();
+            if pid == 0 {
+                ffi::PyOS_AfterFork_Child();
+            } else {
+                ffi::PyOS_AfterFork_Parent();
+            }
+            self.main_thread_state = ffi::PyEval_SaveThread();
+            if pid < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(pid)
+        }
+    }
+
     /// Runs atexit handlers and frees the interpreter. All Python threads must have ended.
     pub fn finalize(self) {
         // SAFETY: the state saved at start belongs to this (the main) thread.
