@@ -229,3 +229,40 @@ def test_preload_imports_once_in_the_master(start_server, site):
     assert server.log().count("imported in") == 1
     assert f"imported in {server.pid}" in server.log()
     assert server.stop() == 0
+
+
+def test_systemd_socket_activation(binary, site, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    port = free_port()
+    launcher = (
+        "import os, socket, sys\n"
+        "sock = socket.socket()\n"
+        "sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        f"sock.bind(('127.0.0.1', {port}))\n"
+        "sock.listen(16)\n"
+        "os.dup2(sock.fileno(), 3)\n"
+        "os.set_inheritable(3, True)\n"
+        "os.environ['LISTEN_FDS'] = '1'\n"
+        "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+        # --bind names another port: the inherited socket must be used instead.
+        f"os.execv({str(binary)!r}, ['wsgihost', '--bind', '127.0.0.1:1'])\n"
+    )
+    log = open(tmp_path / "activation.log", "wb")
+    process = subprocess.Popen([sys.executable, "-c", launcher], cwd=site, stdout=log, stderr=subprocess.STDOUT, pass_fds=())
+    try:
+        assert wait_for(lambda: _answers(port))
+        assert requests.get(f"http://127.0.0.1:{port}/sayhello.py?name=systemd").text.count("Hello, systemd!") == 1
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(10) == 0
+
+
+def _answers(port):
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
