@@ -105,10 +105,43 @@ pub struct Config {
     #[arg(long)]
     pub debug: bool,
 
-    /// WSGI application mounted at `/`, as `module:callable` (module importable from the
-    /// current directory); static files and scripts are then only served when --html or
-    /// --scripts are given explicitly.
-    #[arg(value_name = "APP")]
+    /// Mount a WSGI application at a URL prefix, URL=APP (e.g. /api=api.wsgi:app); repeatable.
+    #[arg(long = "mount", value_name = "URL=APP", value_parser = parse_mount)]
+    pub mounts: Vec<(String, String)>,
+
+    /// Serve a folder of static files at a URL prefix, URL=DIR (e.g. /static=staticfiles);
+    /// repeatable.
+    #[arg(long = "static", value_name = "URL=DIR", value_parser = parse_static)]
+    pub statics: Vec<(String, PathBuf)>,
+
+    /// Change to this directory before loading anything (it is then first on sys.path).
+    #[arg(long, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
+    /// Add a directory to sys.path (after the working directory); repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub pythonpath: Vec<PathBuf>,
+
+    /// Set an environment variable before the app is imported, KEY=VALUE; repeatable
+    /// (e.g. DJANGO_SETTINGS_MODULE=mysite.settings).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env_vars: Vec<(String, String)>,
+
+    /// Virtualenv whose packages the app uses (its Python version must match the embedded
+    /// one); defaults to $VIRTUAL_ENV.
+    #[arg(long, value_name = "DIR", env = "VIRTUAL_ENV")]
+    pub venv: Option<PathBuf>,
+
+    /// Restart the workers when a .py file under the working directory or --pythonpath
+    /// changes (for development); a change that breaks the import keeps the old workers.
+    #[arg(long)]
+    pub reload: bool,
+
+    /// WSGI application mounted at `/`: `module:callable`, `module` (its `application`,
+    /// else `app`) or a factory `module:create_app()` / `module:create_app('arg')`, imported
+    /// from the working directory. Static files and scripts are then served only when
+    /// --html or --scripts are given.
+    #[arg(value_name = "APP", value_parser = parse_app_spec)]
     pub app: Option<String>,
 
     /// Whether --html / --scripts were given on the command line (they then serve beside APP).
@@ -169,14 +202,26 @@ impl Config {
     }
 
     fn checked(self) -> Config {
-        if let Some(app) = &self.app
-            && !is_app_spec(app)
+        if let Some(dir) = &self.chdir
+            && !dir.is_dir()
+        {
+            usage_error(&format!("--chdir {}: no such directory", dir.display()));
+        }
+        if let Some(venv) = &self.venv
+            && !venv.join("pyvenv.cfg").is_file()
         {
             usage_error(&format!(
-                "APP '{app}' must look like module:callable (e.g. myapp:application)"
+                "--venv {}: not a virtualenv (no pyvenv.cfg); create one with python3 -m venv",
+                venv.display()
             ));
         }
         self
+    }
+
+    /// Every application to load: (URL prefix, spec), the positional APP at "".
+    pub fn app_mounts(&self) -> Vec<(String, String)> {
+        let root = self.app.iter().map(|spec| (String::new(), spec.clone()));
+        root.chain(self.mounts.iter().cloned()).collect()
     }
 
     pub fn header_timeout(&self) -> Duration {
@@ -197,20 +242,62 @@ impl Config {
     }
 }
 
+fn is_dotted_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
+/// `module`, `module:name` or `module:factory(args)`; the arguments are checked by Python.
 fn is_app_spec(spec: &str) -> bool {
-    let Some((module, callable)) = spec.split_once(':') else {
-        return false;
+    let (module, target) = spec.split_once(':').unwrap_or((spec, "application"));
+    let name = match target.split_once('(') {
+        Some((name, args)) => args.ends_with(')').then_some(name),
+        None => Some(target),
     };
-    let dotted = |s: &str| {
-        !s.is_empty()
-            && s.split('.').all(|part| {
-                part.chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphabetic() || c == '_')
-                    && part.chars().all(|c| c.is_alphanumeric() || c == '_')
-            })
-    };
-    dotted(module) && dotted(callable)
+    is_dotted_name(module) && name.is_some_and(is_dotted_name)
+}
+
+fn parse_app_spec(text: &str) -> Result<String, String> {
+    if is_app_spec(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not an application: use module:callable, module or module:factory() (e.g. myapp:application)"
+        ))
+    }
+}
+
+/// A URL prefix: starts with '/', no trailing '/' (the root is "").
+fn url_prefix(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err(format!("URL prefix '{text}' must start with '/'"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+fn parse_mount(text: &str) -> Result<(String, String), String> {
+    let (url, spec) = text.split_once('=').ok_or(format!("'{text}' is not URL=APP (e.g. /api=api:app)"))?;
+    Ok((url_prefix(url)?, parse_app_spec(spec)?))
+}
+
+fn parse_static(text: &str) -> Result<(String, PathBuf), String> {
+    let (url, dir) = text.split_once('=').ok_or(format!("'{text}' is not URL=DIR (e.g. /static=staticfiles)"))?;
+    if dir.is_empty() {
+        return Err(format!("'{text}' names no directory"));
+    }
+    Ok((url_prefix(url)?, PathBuf::from(dir)))
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !key.contains('\0') && !value.contains('\0') => {
+            Ok((key.to_string(), value.to_string()))
+        }
+        _ => Err(format!("'{text}' is not KEY=VALUE")),
+    }
 }
 
 fn first_line(text: &str) -> String {
@@ -232,8 +319,15 @@ mod tests {
     fn app_spec_shapes() {
         assert!(is_app_spec("app:app"));
         assert!(is_app_spec("mysite.wsgi:application"));
-        assert!(!is_app_spec("app"));
+        assert!(is_app_spec("app"));
+        assert!(is_app_spec("app:create_app()"));
+        assert!(is_app_spec("app:create_app('x', debug=True)"));
+        assert!(!is_app_spec("app:create_app("));
         assert!(!is_app_spec("app:"));
+        assert_eq!(parse_mount("/api/=a:b"), Ok(("/api".into(), "a:b".into())));
+        assert!(parse_mount("api=a:b").is_err());
+        assert_eq!(parse_static("/static=s"), Ok(("/static".into(), PathBuf::from("s"))));
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
         assert!(!is_app_spec("1app:x"));
         assert!(!is_app_spec("a/b:x"));
     }

@@ -4,6 +4,7 @@
 //! TTIN/TTOU one worker more/less. Crashed workers are replaced; workers that cannot start
 //! stop the master with a clear message instead of a restart loop.
 use std::fs::File;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -11,6 +12,7 @@ use pyo3::prelude::*;
 
 use super::control::{self, Message, Reporter};
 use super::listeners::{bind_all, remove_socket_files};
+use super::reload::SourceWatcher;
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
 use crate::config::Config;
@@ -44,10 +46,18 @@ struct Master<'c> {
     generation: u64,
     boot_failures: u32,
     stopping: Option<Instant>,
+    /// --reload: watches the app's sources; a change starts a rolling reload.
+    watcher: Option<SourceWatcher>,
+    /// A generation whose workers could not load the app: the previous one keeps serving.
+    failed_generation: Option<u64>,
 }
 
 pub fn run(config: &Config) -> Result<()> {
     signals::catch(&MASTER_SIGNALS);
+    if let Some(venv) = &config.venv {
+        // Checked here too, so a version mismatch is one clear line before any fork.
+        crate::wsgi::interpreter::venv_python(venv)?;
+    }
     let listeners = bind_all(&config.bind, config.unix_mode)?;
     let shown: Vec<String> = listeners.iter().map(Listener::describe).collect();
     let python = BUILD_VERSION
@@ -82,11 +92,13 @@ pub fn run(config: &Config) -> Result<()> {
         generation: 0,
         boot_failures: 0,
         stopping: None,
+        watcher: config.reload.then(|| SourceWatcher::new(watched_dirs(config))),
+        failed_generation: None,
     };
     let result = master.supervise();
     remove_socket_files(&master.listeners);
     if let Some(preloaded) = master.preloaded.take() {
-        Python::attach(|_| drop(preloaded.app));
+        Python::attach(|_| drop(preloaded.apps));
         preloaded.interpreter.finalize();
     }
     result
@@ -115,6 +127,7 @@ impl Master<'_> {
                     self.signal_all(libc::SIGKILL);
                 }
             } else {
+                self.reload_if_sources_changed();
                 self.kill_silent_workers();
                 self.finish_reload();
                 self.spawn_missing()?;
@@ -203,6 +216,13 @@ impl Master<'_> {
                 continue;
             }
             eprintln!("wsgihost: worker {pid} died ({cause}); starting a replacement");
+            let older_generation_serving =
+                self.workers.iter().any(|w| w.ready && !w.leaving && w.generation < worker.generation);
+            if !worker.ready && older_generation_serving {
+                eprintln!("wsgihost: the new code does not load (see above); the previous workers keep serving until it is fixed");
+                self.failed_generation = Some(worker.generation);
+                continue;
+            }
             if !worker.ready {
                 if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == EXIT_BOOT_FAILED {
                     self.shutdown_after_boot_failure();
@@ -269,8 +289,19 @@ impl Master<'_> {
         }
     }
 
+    fn reload_if_sources_changed(&mut self) {
+        let Some(path) = self.watcher.as_mut().and_then(SourceWatcher::changed) else {
+            return;
+        };
+        self.generation += 1;
+        eprintln!("wsgihost: {} changed; reloading the workers", path.display());
+    }
+
     fn spawn_missing(&mut self) -> Result<()> {
         let current = self.generation;
+        if self.failed_generation == Some(current) {
+            return Ok(());
+        }
         let serving = self
             .workers
             .iter()
@@ -330,6 +361,12 @@ impl Master<'_> {
             unsafe { libc::kill(worker.pid, signal) };
         }
     }
+}
+
+/// What --reload watches: the working directory and every --pythonpath folder.
+fn watched_dirs(config: &Config) -> Vec<PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    std::iter::once(cwd).chain(config.pythonpath.iter().cloned()).collect()
 }
 
 fn stop_worker(worker: &mut WorkerProcess) {

@@ -3,7 +3,7 @@
 //! (--max-requests, --max-rss, --timeout) or stop (SIGTERM/SIGINT; SIGQUIT or a second
 //! SIGINT stops at once).
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -48,7 +48,8 @@ pub struct WorkerSetup {
 /// A started interpreter with the application (if any) imported.
 pub struct Preloaded {
     pub interpreter: interpreter::Interpreter,
-    pub app: Option<Py<PyAny>>,
+    /// One per `Config::app_mounts`, in that order.
+    pub apps: Vec<Py<PyAny>>,
 }
 
 impl Preloaded {
@@ -56,16 +57,18 @@ impl Preloaded {
     /// and imports the application.
     pub fn start(config: &Config) -> Result<Preloaded> {
         let cwd = std::env::current_dir()?;
-        let mut sys_path: Vec<&Path> = vec![&config.scripts];
-        if config.app.is_some() {
-            sys_path.insert(0, &cwd);
-        }
-        let interpreter = interpreter::start(&sys_path)?;
-        let app = match &config.app {
-            Some(spec) => Some(Python::attach(|py| interpreter::load_app(py, spec))?),
-            None => None,
-        };
-        Ok(Preloaded { interpreter, app })
+        let mut sys_path: Vec<&Path> = vec![&cwd];
+        sys_path.extend(config.pythonpath.iter().map(PathBuf::as_path));
+        sys_path.push(&config.scripts);
+        let interpreter = interpreter::start(&sys_path, config.venv.as_deref())?;
+        let apps = Python::attach(|py| {
+            config
+                .app_mounts()
+                .into_iter()
+                .map(|(_, spec)| interpreter::load_app(py, &spec))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(Preloaded { interpreter, apps })
     }
 }
 
@@ -90,7 +93,7 @@ enum Ending {
 }
 
 fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
-    let Preloaded { interpreter, app } = match setup.preloaded {
+    let Preloaded { interpreter, apps } = match setup.preloaded {
         Some(preloaded) => preloaded,
         None => Preloaded::start(config)?,
     };
@@ -103,7 +106,7 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         setup.listeners,
         setup.multiprocess,
         max_requests,
-        app,
+        apps,
     )?);
     activity::init(config.threads as usize);
     let running = start_threads(&context, config.threads as usize)?;
@@ -287,7 +290,7 @@ fn build_context(
     listeners: Vec<Listener>,
     multiprocess: bool,
     retire_after: u64,
-    loaded: Option<Py<PyAny>>,
+    loaded: Vec<Py<PyAny>>,
 ) -> Result<Context> {
     let mut mounts = Vec::new();
     let mut apps = Vec::new();
@@ -298,30 +301,29 @@ fn build_context(
         };
         template(py, &traits)
     })?;
-    if let (Some(spec), Some(callable)) = (&config.app, loaded) {
-        apps.push(MountedApp {
-            name: spec.clone(),
-            callable,
-        });
+    for ((prefix, spec), callable) in config.app_mounts().into_iter().zip(loaded) {
         mounts.push(Mount {
-            prefix: Vec::new(),
-            target: Target::App(0),
+            prefix: prefix.into_bytes(),
+            target: Target::App(apps.len()),
         });
+        apps.push(MountedApp { name: spec, callable });
     }
-    if config.app.is_none() || config.html_given {
-        let root = config.html.canonicalize().unwrap_or_else(|_| {
-            eprintln!(
-                "wsgihost: warning: static folder {} does not exist",
-                config.html.display()
-            );
-            std::path::absolute(&config.html).unwrap_or_else(|_| config.html.clone())
+    let serve_defaults = config.app.is_none();
+    let mut statics: Vec<(String, PathBuf)> = config.statics.clone();
+    if serve_defaults || config.html_given {
+        statics.push((String::new(), config.html.clone()));
+    }
+    for (prefix, dir) in statics {
+        let root = dir.canonicalize().unwrap_or_else(|_| {
+            eprintln!("wsgihost: warning: static folder {} does not exist", dir.display());
+            std::path::absolute(&dir).unwrap_or(dir)
         });
         mounts.push(Mount {
-            prefix: Vec::new(),
+            prefix: prefix.into_bytes(),
             target: Target::Static(root),
         });
     }
-    if config.app.is_none() || config.scripts_given {
+    if serve_defaults || config.scripts_given {
         mounts.push(Mount {
             prefix: Vec::new(),
             target: Target::Scripts,

@@ -19,7 +19,14 @@ pub struct Interpreter {
 }
 
 /// Initialises CPython in this process. Call once, before starting Python threads.
-pub fn start(sys_path_front: &[&Path]) -> Result<Interpreter> {
+/// With a virtualenv, sys.executable is the venv's python, so CPython's own start-up finds
+/// its pyvenv.cfg and sets sys.prefix and site-packages (and .pth files) exactly as running
+/// that python would.
+pub fn start(sys_path_front: &[&Path], venv: Option<&Path>) -> Result<Interpreter> {
+    let executable = match venv {
+        Some(venv) => venv_python(venv)?,
+        None => BUILD_PYTHON.to_string(),
+    };
     // SAFETY: a fresh PyConfig is initialised, filled through the C API and cleared.
     unsafe {
         let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::zeroed();
@@ -27,7 +34,7 @@ pub fn start(sys_path_front: &[&Path]) -> Result<Interpreter> {
         let mut config = config.assume_init();
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
-        let executable = CString::new(BUILD_PYTHON)?;
+        let executable = CString::new(executable)?;
         let status =
             ffi::PyConfig_SetBytesString(&mut config, &mut config.executable, executable.as_ptr());
         check(status, "setting sys.executable")?;
@@ -93,6 +100,29 @@ impl Interpreter {
             ffi::Py_FinalizeEx();
         }
     }
+}
+
+/// The venv's interpreter path, after checking the venv was made by the same Python
+/// minor version as the embedded one (its compiled packages would not load otherwise).
+pub fn venv_python(venv: &Path) -> Result<String> {
+    let venv = std::path::absolute(venv)?;
+    let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg"))
+        .with_context(|| format!("{} is not a virtualenv (no readable pyvenv.cfg)", venv.display()))?;
+    let version = cfg
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(key, _)| matches!(key.trim(), "version" | "version_info"))
+        .map(|(_, value)| value.trim().to_string())
+        .unwrap_or_default();
+    let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    let embedded = BUILD_VERSION.split_whitespace().next().unwrap_or(BUILD_VERSION);
+    if minor(&version) != minor(embedded) {
+        bail!(
+            "virtualenv {} uses Python {version}, but wsgihost embeds Python {embedded}; create the venv with {BUILD_PYTHON} -m venv, or rebuild wsgihost with PYO3_PYTHON pointing at that venv's Python",
+            venv.display()
+        );
+    }
+    Ok(venv.join("bin").join("python").to_string_lossy().into_owned())
 }
 
 unsafe fn check(status: ffi::PyStatus, what: &str) -> Result<()> {

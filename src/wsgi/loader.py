@@ -26,11 +26,36 @@ def load_script(path, module_name):
 
 
 def load_app(spec):
-    """Imports `module:attribute` (attribute may be dotted) and returns the callable."""
-    module_name, _, attribute = spec.partition(":")
-    target = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        target = getattr(target, part)
-    if not callable(target):
+    """Imports an application named like gunicorn does: `module:name` (name may be
+    dotted), `module` (its `application`, else `app`) or a factory call
+    `module:create_app()` / `module:create_app('arg', key=1)` with literal arguments."""
+    module_name, _, target = spec.partition(":")
+    module = importlib.import_module(module_name)
+    if not target:
+        for name in ("application", "app"):
+            if callable(getattr(module, name, None)):
+                return getattr(module, name)
+        raise LookupError(f"module {module_name} has no 'application' or 'app' callable")
+    name, args, kwargs = _parse_target(target)
+    obj = module
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    if args is not None:
+        obj = obj(*args, **kwargs)
+    if not callable(obj):
         raise TypeError(f"{spec} is not callable")
-    return target
+    return obj
+
+
+def _parse_target(target):
+    """`name` → (name, None, None); `name(1, x='y')` → (name, [1], {'x': 'y'})."""
+    import ast
+
+    tree = ast.parse(target.strip(), mode="eval").body
+    if isinstance(tree, (ast.Name, ast.Attribute)):
+        return target.strip(), None, None
+    if not isinstance(tree, ast.Call):
+        raise ValueError(f"{target!r} is neither a name nor a factory call")
+    args = [ast.literal_eval(arg) for arg in tree.args]
+    kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in tree.keywords}
+    return ast.unparse(tree.func), args, kwargs

@@ -1,0 +1,113 @@
+"""The example Django site, unchanged, under wsgihost: admin with CSRF, the app's own
+views and form with an upload, static and media files, in both layouts."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from frameworks import LAYOUTS, csrf_token, django_args, prepare_django
+
+
+@pytest.fixture(params=LAYOUTS, ids=["1x8", "2x4"])
+def django_server(request, start_server, tmp_path):
+    env = prepare_django(tmp_path)
+    return start_server(*request.param, *django_args(env))
+
+
+def admin_session(server):
+    session = requests.Session()
+    login = session.get(server.url + "/admin/login/?next=/admin/")
+    assert login.status_code == 200
+    answer = session.post(
+        server.url + "/admin/login/?next=/admin/",
+        data={"csrfmiddlewaretoken": csrf_token(login.text), "username": "admin", "password": "s3cret-pass", "next": "/admin/"},
+    )
+    assert answer.status_code == 200 and "Site administration" in answer.text, answer.text[:500]
+    return session
+
+
+def test_admin_login_and_create_through_admin(django_server):
+    session = admin_session(django_server)
+    add = session.get(django_server.url + "/admin/notes/note/add/")
+    created = session.post(
+        django_server.url + "/admin/notes/note/add/",
+        data={"csrfmiddlewaretoken": csrf_token(add.text), "title": "From the admin", "body": "hello"},
+    )
+    assert created.status_code == 200 and "was added successfully" in created.text
+    assert "From the admin" in requests.get(django_server.url + "/").text
+
+
+def test_post_without_csrf_is_refused(django_server):
+    refused = requests.post(django_server.url + "/notes/new/", data={"title": "x"})
+    assert refused.status_code == 403
+
+
+def test_own_form_with_upload_and_media(django_server):
+    session = requests.Session()
+    form = session.get(django_server.url + "/notes/new/")
+    attachment = os.urandom(300_000)
+    created = session.post(
+        django_server.url + "/notes/new/",
+        data={"csrfmiddlewaretoken": csrf_token(form.text), "title": "With a file", "body": "see attachment"},
+        files={"attachment": ("report.bin", attachment)},
+    )
+    assert created.status_code == 200 and "<h1>With a file</h1>" in created.text
+    assert "With a file" in session.get(django_server.url + "/").text
+    link = re.search(r'class="attachment" href="([^"]+)"', created.text).group(1)
+    media = session.get(django_server.url + link)
+    assert media.status_code == 200 and media.content == attachment
+
+
+def test_admin_and_app_static_files(django_server):
+    css = requests.get(django_server.url + "/static/admin/css/base.css")
+    assert css.status_code == 200
+    assert css.headers["Content-Type"].startswith("text/css")
+    assert requests.get(django_server.url + "/static/notes/style.css").status_code == 200
+    assert requests.get(django_server.url + "/static/missing.css").status_code == 404
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def test_real_browser_adds_an_object_through_the_admin(start_server, tmp_path):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("headless browser test needs Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver); CI installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    server = start_server(*django_args(prepare_django(tmp_path)))
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-quic", f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.set_page_load_timeout(30)
+        driver.get(server.url + "/admin/")
+        driver.find_element(By.NAME, "username").send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys("s3cret-pass")
+        driver.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
+        assert "Site administration" in driver.page_source
+        driver.get(server.url + "/admin/notes/note/add/")
+        driver.find_element(By.NAME, "title").send_keys("Typed in a real browser")
+        driver.find_element(By.NAME, "_save").click()
+        assert "Typed in a real browser" in driver.page_source
+        # The admin's stylesheet really applied: its header has the admin's colours.
+        header = driver.find_element(By.ID, "header")
+        assert header.value_of_css_property("background-color") not in ("rgba(0, 0, 0, 0)", "transparent")
+        screenshot = Path(tmp_path) / "admin.png"
+        driver.save_screenshot(str(screenshot))
+        assert screenshot.stat().st_size > 1000
+    finally:
+        driver.quit()
+    assert "Typed in a real browser" in requests.get(server.url + "/").text
