@@ -82,6 +82,8 @@ def test_real_browser_adds_an_object_through_the_admin(start_server, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as page_is
+    from selenium.webdriver.support.ui import WebDriverWait
 
     server = start_server(*django_args(prepare_django(tmp_path)))
     options = webdriver.ChromeOptions()
@@ -97,10 +99,11 @@ def test_real_browser_adds_an_object_through_the_admin(start_server, tmp_path):
         driver.find_element(By.NAME, "username").send_keys("admin")
         driver.find_element(By.NAME, "password").send_keys("s3cret-pass")
         driver.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
-        assert "Site administration" in driver.page_source
+        WebDriverWait(driver, 20).until(page_is.title_contains("Site administration"))
         driver.get(server.url + "/admin/notes/note/add/")
         driver.find_element(By.NAME, "title").send_keys("Typed in a real browser")
         driver.find_element(By.NAME, "_save").click()
+        WebDriverWait(driver, 20).until(page_is.title_contains("Select note to change"))
         assert "Typed in a real browser" in driver.page_source
         # The admin's stylesheet really applied: its header has the admin's colours.
         header = driver.find_element(By.ID, "header")

@@ -245,7 +245,9 @@ impl Config {
 fn is_dotted_name(text: &str) -> bool {
     !text.is_empty()
         && text.split('.').all(|part| {
-            part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
                 && part.chars().all(|c| c.is_alphanumeric() || c == '_')
         })
 }
@@ -279,12 +281,16 @@ fn url_prefix(text: &str) -> Result<String, String> {
 }
 
 fn parse_mount(text: &str) -> Result<(String, String), String> {
-    let (url, spec) = text.split_once('=').ok_or(format!("'{text}' is not URL=APP (e.g. /api=api:app)"))?;
+    let (url, spec) = text
+        .split_once('=')
+        .ok_or(format!("'{text}' is not URL=APP (e.g. /api=api:app)"))?;
     Ok((url_prefix(url)?, parse_app_spec(spec)?))
 }
 
 fn parse_static(text: &str) -> Result<(String, PathBuf), String> {
-    let (url, dir) = text.split_once('=').ok_or(format!("'{text}' is not URL=DIR (e.g. /static=staticfiles)"))?;
+    let (url, dir) = text.split_once('=').ok_or(format!(
+        "'{text}' is not URL=DIR (e.g. /static=staticfiles)"
+    ))?;
     if dir.is_empty() {
         return Err(format!("'{text}' names no directory"));
     }
@@ -326,7 +332,10 @@ mod tests {
         assert!(!is_app_spec("app:"));
         assert_eq!(parse_mount("/api/=a:b"), Ok(("/api".into(), "a:b".into())));
         assert!(parse_mount("api=a:b").is_err());
-        assert_eq!(parse_static("/static=s"), Ok(("/static".into(), PathBuf::from("s"))));
+        assert_eq!(
+            parse_static("/static=s"),
+            Ok(("/static".into(), PathBuf::from("s")))
+        );
         assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
         assert!(!is_app_spec("1app:x"));
         assert!(!is_app_spec("a/b:x"));

@@ -92,7 +92,9 @@ pub fn run(config: &Config) -> Result<()> {
         generation: 0,
         boot_failures: 0,
         stopping: None,
-        watcher: config.reload.then(|| SourceWatcher::new(watched_dirs(config))),
+        watcher: config
+            .reload
+            .then(|| SourceWatcher::new(watched_dirs(config))),
         failed_generation: None,
     };
     let result = master.supervise();
@@ -216,10 +218,14 @@ impl Master<'_> {
                 continue;
             }
             eprintln!("wsgihost: worker {pid} died ({cause}); starting a replacement");
-            let older_generation_serving =
-                self.workers.iter().any(|w| w.ready && !w.leaving && w.generation < worker.generation);
+            let older_generation_serving = self
+                .workers
+                .iter()
+                .any(|w| w.ready && !w.leaving && w.generation < worker.generation);
             if !worker.ready && older_generation_serving {
-                eprintln!("wsgihost: the new code does not load (see above); the previous workers keep serving until it is fixed");
+                eprintln!(
+                    "wsgihost: the new code does not load (see above); the previous workers keep serving until it is fixed"
+                );
                 self.failed_generation = Some(worker.generation);
                 continue;
             }
@@ -294,7 +300,10 @@ impl Master<'_> {
             return;
         };
         self.generation += 1;
-        eprintln!("wsgihost: {} changed; reloading the workers", path.display());
+        eprintln!(
+            "wsgihost: {} changed; reloading the workers",
+            path.display()
+        );
     }
 
     fn spawn_missing(&mut self) -> Result<()> {
@@ -366,7 +375,9 @@ impl Master<'_> {
 /// What --reload watches: the working directory and every --pythonpath folder.
 fn watched_dirs(config: &Config) -> Vec<PathBuf> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    std::iter::once(cwd).chain(config.pythonpath.iter().cloned()).collect()
+    std::iter::once(cwd)
+        .chain(config.pythonpath.iter().cloned())
+        .collect()
 }
 
 fn stop_worker(worker: &mut WorkerProcess) {

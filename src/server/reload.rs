@@ -20,7 +20,11 @@ impl SourceWatcher {
         if seen.len() >= MAX_FILES {
             eprintln!("wsgihost: --reload watches only the first {MAX_FILES} .py files");
         }
-        SourceWatcher { roots, seen, last_scan: Instant::now() }
+        SourceWatcher {
+            roots,
+            seen,
+            last_scan: Instant::now(),
+        }
     }
 
     /// A file that was added, removed or modified since the last call (at most one scan a
@@ -35,7 +39,12 @@ impl SourceWatcher {
             .iter()
             .find(|(path, modified)| self.seen.get(*path) != Some(modified))
             .map(|(path, _)| path.clone())
-            .or_else(|| self.seen.keys().find(|path| !now.contains_key(*path)).cloned());
+            .or_else(|| {
+                self.seen
+                    .keys()
+                    .find(|path| !now.contains_key(*path))
+                    .cloned()
+            });
         self.seen = now;
         changed
     }
@@ -45,17 +54,24 @@ fn scan(roots: &[PathBuf]) -> HashMap<PathBuf, SystemTime> {
     let mut found = HashMap::new();
     let mut pending: Vec<PathBuf> = roots.to_vec();
     while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             if found.len() >= MAX_FILES {
                 return found;
             }
             let path = entry.path();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() && !skipped_dir(&path) {
                 pending.push(path);
             } else if kind.is_file() && path.extension().is_some_and(|e| e == "py") {
-                let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+                let modified = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
                 found.insert(path, modified);
             }
         }
@@ -66,7 +82,10 @@ fn scan(roots: &[PathBuf]) -> HashMap<PathBuf, SystemTime> {
 fn skipped_dir(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     name.starts_with('.')
-        || matches!(name, "__pycache__" | "node_modules" | "site-packages" | "target")
+        || matches!(
+            name,
+            "__pycache__" | "node_modules" | "site-packages" | "target"
+        )
         || path.join("pyvenv.cfg").exists()
 }
 

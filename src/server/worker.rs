@@ -306,7 +306,10 @@ fn build_context(
             prefix: prefix.into_bytes(),
             target: Target::App(apps.len()),
         });
-        apps.push(MountedApp { name: spec, callable });
+        apps.push(MountedApp {
+            name: spec,
+            callable,
+        });
     }
     let serve_defaults = config.app.is_none();
     let mut statics: Vec<(String, PathBuf)> = config.statics.clone();
@@ -315,7 +318,10 @@ fn build_context(
     }
     for (prefix, dir) in statics {
         let root = dir.canonicalize().unwrap_or_else(|_| {
-            eprintln!("wsgihost: warning: static folder {} does not exist", dir.display());
+            eprintln!(
+                "wsgihost: warning: static folder {} does not exist",
+                dir.display()
+            );
             std::path::absolute(&dir).unwrap_or(dir)
         });
         mounts.push(Mount {

@@ -106,8 +106,12 @@ impl Interpreter {
 /// minor version as the embedded one (its compiled packages would not load otherwise).
 pub fn venv_python(venv: &Path) -> Result<String> {
     let venv = std::path::absolute(venv)?;
-    let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg"))
-        .with_context(|| format!("{} is not a virtualenv (no readable pyvenv.cfg)", venv.display()))?;
+    let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).with_context(|| {
+        format!(
+            "{} is not a virtualenv (no readable pyvenv.cfg)",
+            venv.display()
+        )
+    })?;
     let version = cfg
         .lines()
         .filter_map(|line| line.split_once('='))
@@ -115,14 +119,21 @@ pub fn venv_python(venv: &Path) -> Result<String> {
         .map(|(_, value)| value.trim().to_string())
         .unwrap_or_default();
     let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
-    let embedded = BUILD_VERSION.split_whitespace().next().unwrap_or(BUILD_VERSION);
+    let embedded = BUILD_VERSION
+        .split_whitespace()
+        .next()
+        .unwrap_or(BUILD_VERSION);
     if minor(&version) != minor(embedded) {
         bail!(
             "virtualenv {} uses Python {version}, but wsgihost embeds Python {embedded}; create the venv with {BUILD_PYTHON} -m venv, or rebuild wsgihost with PYO3_PYTHON pointing at that venv's Python",
             venv.display()
         );
     }
-    Ok(venv.join("bin").join("python").to_string_lossy().into_owned())
+    Ok(venv
+        .join("bin")
+        .join("python")
+        .to_string_lossy()
+        .into_owned())
 }
 
 unsafe fn check(status: ffi::PyStatus, what: &str) -> Result<()> {
