@@ -39,7 +39,7 @@ def test_client_disconnect_stops_the_generator(server, tmp_path):
     sock.recv(65536)
     sock.close()
     deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marker.read_text() == "GeneratorExit"
     assert requests.get(server.url + "/").status_code == 200

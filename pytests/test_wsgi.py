@@ -158,7 +158,7 @@ def test_close_is_called_on_success_error_and_disconnect(server, tmp_path):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     sock.close()
     deadline = time.monotonic() + 10
-    while not gone.exists() and time.monotonic() < deadline:
+    while not (gone.exists() and gone.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gone.read_text() == "closed"
     assert requests.get(server.url + "/ctime.py").status_code == 200

@@ -101,6 +101,23 @@ pub struct Config {
     #[arg(long)]
     pub preload: bool,
 
+    /// Access log: a file path, - for stdout, or off.
+    #[arg(long, value_name = "FILE|-|off", default_value = "-")]
+    pub access_log: String,
+
+    /// Access log line format (atoms in the README); the default is the Combined Log
+    /// Format plus the request time in microseconds.
+    #[arg(long, value_name = "FORMAT", default_value = crate::logging::DEFAULT_ACCESS_FORMAT)]
+    pub access_log_format: String,
+
+    /// Format of the error and access logs.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "text")]
+    pub log_format: crate::logging::Format,
+
+    /// Least important error-log messages shown.
+    #[arg(long, value_name = "LEVEL", value_enum, default_value = "info")]
+    pub log_level: crate::logging::Level,
+
     /// Show Python tracebacks on 500 pages (never use in production).
     #[arg(long)]
     pub debug: bool,

@@ -2,6 +2,7 @@
 //! (tests/) can drive them directly. The binary is src/main.rs.
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod net;
 pub mod route;
 pub mod server;

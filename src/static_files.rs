@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::request::Head;
-use crate::http::response::{BodyFraming, encode_head, error_page, simple_response};
+use crate::http::response::{Answered, BodyFraming, encode_head, error_page, simple_response};
 use crate::net::connection::Connection;
 use crate::net::io::{Readiness, send_file, wait_ready};
 
@@ -74,7 +74,7 @@ pub fn serve(
     rest: &[u8],
     raw_path: &[u8],
     timeout: Duration,
-) -> io::Result<bool> {
+) -> io::Result<Answered> {
     // A body sent to a static file is not read: close afterwards instead of parsing it.
     let keep_alive = head.keep_alive && head.framing == crate::http::body::Framing::Empty;
     let head_only = head.is_head();
@@ -82,7 +82,7 @@ pub fn serve(
         let page = error_page(405, "Static files answer GET and HEAD only.");
         let reply = simple_response(405, b"Allow: GET, HEAD\r\n", &page, keep_alive, false);
         conn.write_blocking(&[&reply], timeout)?;
-        return Ok(keep_alive);
+        return Ok(Answered::new(405, page.len() as u64, keep_alive));
     }
     let path = match resolve(root, rest) {
         Resolved::File(path) => path,
@@ -92,7 +92,7 @@ pub fn serve(
             location.extend_from_slice(b"/\r\n");
             let reply = simple_response(301, &location, "", keep_alive, head_only);
             conn.write_blocking(&[&reply], timeout)?;
-            return Ok(keep_alive);
+            return Ok(Answered::new(301, 0, keep_alive));
         }
         refused => {
             let status = if refused == Resolved::Forbidden {
@@ -103,7 +103,8 @@ pub fn serve(
             let page = error_page(status, "");
             let reply = simple_response(status, b"", &page, keep_alive, head_only);
             conn.write_blocking(&[&reply], timeout)?;
-            return Ok(keep_alive);
+            let bytes = if head_only { 0 } else { page.len() as u64 };
+            return Ok(Answered::new(status, bytes, keep_alive));
         }
     };
     let file = File::open(&path)?;
@@ -131,7 +132,7 @@ pub fn serve(
             head.minor_version == 0,
         );
         conn.write_blocking(&[&reply], timeout)?;
-        return Ok(keep_alive);
+        return Ok(Answered::new(304, 0, keep_alive));
     }
     let (status_line, start, len): (&[u8], u64, u64) = match requested_range(head, &etag, size) {
         RangeAnswer::Whole => (b"200 OK", 0, size),
@@ -144,7 +145,7 @@ pub fn serve(
             push_header(&mut headers, "Content-Range", &format!("bytes */{size}"));
             let reply = simple_response(416, &headers, "", keep_alive, head_only);
             conn.write_blocking(&[&reply], timeout)?;
-            return Ok(keep_alive);
+            return Ok(Answered::new(416, 0, keep_alive));
         }
     };
     let mut reply = Vec::with_capacity(320);
@@ -162,7 +163,12 @@ pub fn serve(
         let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
         send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
     }
-    Ok(keep_alive)
+    let status = if start == 0 && len == size { 200 } else { 206 };
+    Ok(Answered::new(
+        status,
+        if head_only { 0 } else { len },
+        keep_alive,
+    ))
 }
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {

@@ -34,6 +34,25 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// What was sent for one request: for the access log, and whether the connection may
+/// carry another request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    pub status: u16,
+    pub body_bytes: u64,
+    pub reusable: bool,
+}
+
+impl Answered {
+    pub fn new(status: u16, body_bytes: u64, reusable: bool) -> Answered {
+        Answered {
+            status,
+            body_bytes,
+            reusable,
+        }
+    }
+}
+
 /// How the body of a response is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {

@@ -167,7 +167,7 @@ impl EventLoop {
         if let Err(err) = result
             && err.kind() != io::ErrorKind::Interrupted
         {
-            eprintln!("wsgihost: poll failed: {err}");
+            crate::log_error!("poll failed: {err}");
         }
         let mut shared = self.lock();
         let mut listeners_ready = Vec::new();
@@ -242,7 +242,7 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning on a readable listener.
-                    eprintln!("wsgihost: accept failed: {e}");
+                    crate::log_error!("accept failed: {e}");
                     shared.accept_paused = true;
                     return;
                 }

@@ -72,8 +72,8 @@ pub fn run(config: &Config) -> Result<()> {
             config.scripts.display()
         ),
     };
-    eprintln!(
-        "wsgihost: master {} serving {serving} on {} ({} workers x {} threads, Python {python})",
+    crate::log_info!(
+        "master {} serving {serving} on {} ({} workers x {} threads, Python {python})",
         std::process::id(),
         shown.join(", "),
         config.workers,
@@ -116,15 +116,12 @@ impl Master<'_> {
             self.reap()?;
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
-                    eprintln!(
-                        "wsgihost: master {}: all workers stopped",
-                        std::process::id()
-                    );
+                    crate::log_info!("master {}: all workers stopped", std::process::id());
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
-                    eprintln!(
-                        "wsgihost: workers still running after --graceful-timeout; killing them"
+                    crate::log_error!(
+                        "workers still running after --graceful-timeout; killing them"
                     );
                     self.signal_all(libc::SIGKILL);
                 }
@@ -141,34 +138,31 @@ impl Master<'_> {
     fn on_signal(&mut self, signal: i32) {
         match signal {
             SIGINT | SIGTERM if self.stopping.is_none() => {
-                eprintln!(
-                    "wsgihost: {} received, stopping gracefully",
-                    signals::name(signal)
-                );
+                crate::log_info!("{} received, stopping gracefully", signals::name(signal));
                 self.stopping =
                     Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
                 self.signal_all(SIGTERM);
             }
             SIGINT | SIGQUIT => {
-                eprintln!("wsgihost: {} received, stopping now", signals::name(signal));
+                crate::log_info!("{} received, stopping now", signals::name(signal));
                 self.signal_all(libc::SIGKILL);
                 remove_socket_files(&self.listeners);
                 std::process::exit(1);
             }
             SIGHUP if self.stopping.is_none() => {
                 self.generation += 1;
-                eprintln!(
-                    "wsgihost: SIGHUP received, starting {} new workers before stopping the old ones",
+                crate::log_info!(
+                    "SIGHUP received, starting {} new workers before stopping the old ones",
                     self.target
                 );
             }
             SIGTTIN => {
                 self.target += 1;
-                eprintln!("wsgihost: SIGTTIN: {} workers", self.target);
+                crate::log_info!("SIGTTIN: {} workers", self.target);
             }
             SIGTTOU if self.target > 1 => {
                 self.target -= 1;
-                eprintln!("wsgihost: SIGTTOU: {} workers", self.target);
+                crate::log_info!("SIGTTOU: {} workers", self.target);
                 if let Some(worker) = self.workers.iter_mut().rev().find(|w| !w.leaving) {
                     stop_worker(worker);
                 }
@@ -214,17 +208,17 @@ impl Master<'_> {
             };
             let expected = worker.leaving || self.stopping.is_some();
             if expected {
-                eprintln!("wsgihost: worker {pid} stopped ({cause})");
+                crate::log_info!("worker {pid} stopped ({cause})");
                 continue;
             }
-            eprintln!("wsgihost: worker {pid} died ({cause}); starting a replacement");
+            crate::log_error!("worker {pid} died ({cause}); starting a replacement");
             let older_generation_serving = self
                 .workers
                 .iter()
                 .any(|w| w.ready && !w.leaving && w.generation < worker.generation);
             if !worker.ready && older_generation_serving {
-                eprintln!(
-                    "wsgihost: the new code does not load (see above); the previous workers keep serving until it is fixed"
+                crate::log_error!(
+                    "the new code does not load (see above); the previous workers keep serving until it is fixed"
                 );
                 self.failed_generation = Some(worker.generation);
                 continue;
@@ -284,8 +278,8 @@ impl Master<'_> {
     fn kill_silent_workers(&mut self) {
         for worker in &mut self.workers {
             if worker.ready && worker.last_heard.elapsed() > SILENCE_LIMIT {
-                eprintln!(
-                    "wsgihost: worker {} sent no heartbeat for {SILENCE_LIMIT:?}; killing it",
+                crate::log_error!(
+                    "worker {} sent no heartbeat for {SILENCE_LIMIT:?}; killing it",
                     worker.pid
                 );
                 // SAFETY: signalling our own child.
@@ -300,10 +294,7 @@ impl Master<'_> {
             return;
         };
         self.generation += 1;
-        eprintln!(
-            "wsgihost: {} changed; reloading the workers",
-            path.display()
-        );
+        crate::log_info!("{} changed; reloading the workers", path.display());
     }
 
     fn spawn_missing(&mut self) -> Result<()> {
@@ -351,7 +342,7 @@ impl Master<'_> {
             std::process::exit(code);
         }
         drop(write_end);
-        eprintln!("wsgihost: worker {pid} started");
+        crate::log_info!("worker {pid} started");
         self.workers.push(WorkerProcess {
             pid,
             pipe: read_end,

@@ -18,7 +18,7 @@ impl SourceWatcher {
     pub fn new(roots: Vec<PathBuf>) -> SourceWatcher {
         let seen = scan(&roots);
         if seen.len() >= MAX_FILES {
-            eprintln!("wsgihost: --reload watches only the first {MAX_FILES} .py files");
+            crate::log_info!("--reload watches only the first {MAX_FILES} .py files");
         }
         SourceWatcher {
             roots,

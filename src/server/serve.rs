@@ -8,9 +8,11 @@ use pyo3::prelude::*;
 
 use super::activity;
 use super::context::Context;
+use crate::http::HttpError;
 use crate::http::body::Framing;
 use crate::http::request::{Head, parse_head};
-use crate::http::response::{error_page, error_response, simple_response};
+use crate::http::response::{Answered, error_page, error_response, simple_response};
+use crate::logging;
 use crate::net::connection::Connection;
 use crate::net::event_loop::Work;
 use crate::route::{Route, decode_path, split_target};
@@ -36,15 +38,17 @@ pub fn serve(ctx: &Context, work: Work) {
                 if ctx.event_loop.is_stopping() {
                     head.keep_alive = false;
                 }
-                let (returned, reusable) = handle(ctx, conn, &head);
+                let started = Instant::now();
+                let (returned, answered) = handle(ctx, conn, &head);
                 conn = returned;
+                log_access(Some(&head), &conn, answered, started);
                 conn.served += 1;
                 let served = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
                 if served == ctx.retire_after {
                     // --max-requests: stop accepting now; the worker's main thread retires it.
                     ctx.event_loop.stop();
                 }
-                if !reusable {
+                if !answered.reusable {
                     return ctx.event_loop.close(token);
                 }
             }
@@ -63,14 +67,12 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
                 Ok(None) => {
                     let started = *conn.head_started.get_or_insert_with(Instant::now);
                     if started.elapsed() > ctx.header_timeout {
-                        let _ =
-                            conn.write_blocking(&[&error_response(408, "")], ctx.call.io_timeout);
+                        refuse(ctx, conn, HttpError::new(408, "Request Timeout"));
                         return Next::Close;
                     }
                 }
                 Err(err) => {
-                    let reply = error_response(err.status, err.reason);
-                    let _ = conn.write_blocking(&[&reply], ctx.call.io_timeout);
+                    refuse(ctx, conn, err);
                     return Next::Close;
                 }
             }
@@ -83,8 +85,42 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
     }
 }
 
-/// Answers one request. Returns the connection and whether it may be reused.
-fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool) {
+/// Answers a request that could not be parsed, then the connection closes.
+fn refuse(ctx: &Context, conn: &mut Connection, err: HttpError) {
+    let started = Instant::now();
+    let reply = error_response(err.status, err.reason);
+    let _ = conn.write_blocking(&[&reply], ctx.call.io_timeout);
+    log_access(
+        None,
+        conn,
+        Answered::new(err.status, body_length(&reply), false),
+        started,
+    );
+}
+
+/// The body size of a complete response the server generated itself.
+fn body_length(response: &[u8]) -> u64 {
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |p| p + 4);
+    (response.len() - head_end) as u64
+}
+
+fn log_access(head: Option<&Head>, conn: &Connection, answered: Answered, started: Instant) {
+    if logging::access_enabled() {
+        logging::access(&logging::Access {
+            head,
+            peer: conn.peer,
+            status: answered.status,
+            bytes: answered.body_bytes,
+            micros: started.elapsed().as_micros() as u64,
+        });
+    }
+}
+
+/// Answers one request. Returns the connection and what was sent.
+fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, Answered) {
     if let Framing::Length(length) = head.framing
         && ctx.call.max_body > 0
         && length > ctx.call.max_body
@@ -93,8 +129,9 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
             "The request body is larger than the limit of {} bytes.",
             ctx.call.max_body
         );
-        let _ = conn.write_blocking(&[&error_response(413, &detail)], ctx.call.io_timeout);
-        return (conn, false);
+        let reply = error_response(413, &detail);
+        let _ = conn.write_blocking(&[&reply], ctx.call.io_timeout);
+        return (conn, Answered::new(413, body_length(&reply), false));
     }
     let (raw_path, query) = split_target(head.target());
     let path = decode_path(raw_path);
@@ -105,8 +142,7 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
         Route::Static { root, rest } => {
             let served =
                 static_files::serve(&mut conn, head, root, &rest, raw_path, ctx.call.io_timeout);
-            let reusable = served.unwrap_or(false);
-            (conn, reusable)
+            (conn, served.unwrap_or(Answered::new(500, 0, false)))
         }
         Route::Script {
             name,
@@ -117,8 +153,8 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, bool
                 Ok(application) => application,
                 Err(ScriptError::Missing) => return answer(ctx, conn, head, 404, ""),
                 Err(ScriptError::Broken { traceback }) => {
-                    eprintln!(
-                        "wsgihost: cannot load script {name} for \"{}\":\n{traceback}",
+                    crate::log_error!(
+                        "cannot load script {name} for \"{}\":\n{traceback}",
                         head.request_line()
                     );
                     let detail = if ctx.call.debug {
@@ -194,10 +230,11 @@ fn answer(
     head: &Head,
     status: u16,
     detail: &str,
-) -> (Connection, bool) {
+) -> (Connection, Answered) {
     let keep_alive = head.keep_alive && head.framing == Framing::Empty;
     let page = error_page(status, detail);
     let reply = simple_response(status, b"", &page, keep_alive, head.is_head());
     let written = conn.write_blocking(&[&reply], ctx.call.io_timeout).is_ok();
-    (conn, keep_alive && written)
+    let bytes = if head.is_head() { 0 } else { page.len() as u64 };
+    (conn, Answered::new(status, bytes, keep_alive && written))
 }

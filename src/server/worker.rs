@@ -76,10 +76,13 @@ impl Preloaded {
 pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
     // Before Python starts, so Python never installs its own SIGINT handler over ours.
     signals::catch(&[SIGINT, SIGTERM, SIGQUIT]);
-    match serve_until_stopped(config, setup) {
+    crate::logging::start_writer_thread();
+    let result = serve_until_stopped(config, setup);
+    crate::logging::flush();
+    match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("wsgihost: worker {}: {err:#}", std::process::id());
+            crate::log_info!("worker {}: {err:#}", std::process::id());
             EXIT_BOOT_FAILED
         }
     }
@@ -138,14 +141,15 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     let pid = std::process::id();
     match &ending {
         Ending::Now => {
-            eprintln!("wsgihost: worker {pid}: stopping now");
+            crate::log_info!("worker {pid}: stopping now");
+            crate::logging::flush();
             std::process::exit(1);
         }
         Ending::Retire(reason) => {
-            eprintln!("wsgihost: worker {pid}: retiring ({reason})");
+            crate::log_info!("worker {pid}: retiring ({reason})");
             setup.reporter.send(Message::Retiring);
         }
-        Ending::Stop => eprintln!("wsgihost: worker {pid}: finishing in-flight requests"),
+        Ending::Stop => crate::log_info!("worker {pid}: finishing in-flight requests"),
     }
     context.event_loop.stop();
     for &fd in &stuck_fds {
@@ -153,13 +157,13 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     }
     if !wait_for_threads(&running, stuck_fds.len(), config.graceful_timeout()) {
-        eprintln!(
-            "wsgihost: worker {pid}: requests still running after --graceful-timeout; exiting"
-        );
+        crate::log_error!("worker {pid}: requests still running after --graceful-timeout; exiting");
         // SAFETY: leaving without running destructors: stuck threads may hold the GIL.
+        crate::logging::flush();
         unsafe { libc::_exit(1) };
     }
     if !stuck_fds.is_empty() {
+        crate::logging::flush();
         unsafe { libc::_exit(0) };
     }
     // Python objects in the context are released with the GIL held, then Python ends.
@@ -259,10 +263,8 @@ fn wait_for_threads(running: &Running, allowed: usize, timeout: Duration) -> boo
         }
         let signals = signals::take();
         if signals.contains(&SIGINT) || signals.contains(&SIGQUIT) {
-            eprintln!(
-                "wsgihost: worker {}: second signal, exiting now",
-                std::process::id()
-            );
+            crate::log_info!("worker {}: second signal, exiting now", std::process::id());
+            crate::logging::flush();
             std::process::exit(1);
         }
         guard = done
@@ -279,7 +281,7 @@ fn thread_main(context: &Context) {
         let token = work.token;
         // A bug in the server must cost one connection, never the thread.
         if catch_unwind(AssertUnwindSafe(|| serve(context, work))).is_err() {
-            eprintln!("wsgihost: internal error while serving a connection; it was closed");
+            crate::log_error!("internal error while serving a connection; it was closed");
             context.event_loop.close(token);
         }
     }
@@ -318,10 +320,7 @@ fn build_context(
     }
     for (prefix, dir) in statics {
         let root = dir.canonicalize().unwrap_or_else(|_| {
-            eprintln!(
-                "wsgihost: warning: static folder {} does not exist",
-                dir.display()
-            );
+            crate::log_warn!("static folder {} does not exist", dir.display());
             std::path::absolute(&dir).unwrap_or(dir)
         });
         mounts.push(Mount {

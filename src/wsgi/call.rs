@@ -16,7 +16,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::InputStream;
 use super::start_response::StartResponse;
 use crate::http::request::Head;
-use crate::http::response::{error_page, reason_phrase};
+use crate::http::response::{Answered, error_page, reason_phrase};
 use crate::net::connection::Connection;
 use crate::net::io::send_file;
 
@@ -42,7 +42,7 @@ pub fn run(
     conn: Connection,
     place: &RequestPlace,
     settings: &CallSettings,
-) -> (Connection, bool) {
+) -> (Connection, Answered) {
     let fd = conn.fd();
     let setup = ExchangeSetup {
         framing: head.framing,
@@ -69,8 +69,12 @@ pub fn run(
     if exchange.reusable() {
         exchange.discard_body(DRAIN_BUDGET, &mut wait);
     }
-    let reusable = exchange.reusable();
-    (exchange.conn, reusable)
+    let answered = Answered::new(
+        exchange.status(),
+        exchange.body_bytes(),
+        exchange.reusable(),
+    );
+    (exchange.conn, answered)
 }
 
 /// After an app error: a 500 page if nothing was sent yet (413/400 when the request body

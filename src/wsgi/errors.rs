@@ -24,7 +24,7 @@ pub fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
 /// Logs an application error with the request it happened in.
 pub fn log_app_error(py: Python<'_>, request_line: &str, app: &str, err: &PyErr) -> String {
     let traceback = format_traceback(py, err);
-    eprintln!("wsgihost: error in {app} handling \"{request_line}\":\n{traceback}");
+    crate::log_error!("error in {app} handling \"{request_line}\":\n{traceback}");
     traceback
 }
 
@@ -37,6 +37,6 @@ pub fn warn_once(app: &str, message: &str) {
         .get_or_insert_with(HashSet::new)
         .insert(format!("{app}\0{message}"))
     {
-        eprintln!("wsgihost: warning: {app}: {message}");
+        crate::log_warn!("{app}: {message}");
     }
 }

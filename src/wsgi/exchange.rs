@@ -275,8 +275,8 @@ impl Exchange {
                 })
             }
             BodyFraming::Length(expected) if !self.head_only && self.sent < expected => {
-                eprintln!(
-                    "wsgihost: app sent {} of the {expected} bytes its Content-Length promised; closing",
+                crate::log_error!(
+                    "app sent {} of the {expected} bytes its Content-Length promised; closing",
                     self.sent
                 );
                 self.broken = true;
@@ -302,6 +302,16 @@ impl Exchange {
         self.sent += len;
     }
 
+    /// The status sent (or about to be): 500 when the app never called start_response.
+    pub fn status(&self) -> u16 {
+        self.start.as_ref().map_or(500, |start| start.code)
+    }
+
+    /// Body bytes written so far.
+    pub fn body_bytes(&self) -> u64 {
+        self.sent
+    }
+
     /// Whether the connection may carry another request after this one.
     pub fn reusable(&self) -> bool {
         self.keep_alive && !self.broken && self.framing_out != BodyFraming::UntilClose
@@ -313,8 +323,8 @@ impl Exchange {
         if let BodyFraming::Length(expected) = self.framing_out {
             let room = expected.saturating_sub(self.sent);
             if data.len() as u64 > room {
-                eprintln!(
-                    "wsgihost: app sent more than its Content-Length of {expected} bytes; extra dropped, closing"
+                crate::log_error!(
+                    "app sent more than its Content-Length of {expected} bytes; extra dropped, closing"
                 );
                 self.broken = true;
                 return &data[..room as usize];
