@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+use crate::http::forwarded::TrustedProxies;
 use crate::server::listeners::BindAddr;
 
 /// wsgihost: an HTTP/1.1 server that runs Python WSGI applications in an embedded CPython.
@@ -117,6 +118,11 @@ pub struct Config {
     /// Least important error-log messages shown.
     #[arg(long, value_name = "LEVEL", value_enum, default_value = "info")]
     pub log_level: crate::logging::Level,
+
+    /// Peers whose X-Forwarded-For / X-Forwarded-Proto / Forwarded headers set REMOTE_ADDR
+    /// and wsgi.url_scheme: comma-separated IPs, or * for any (unix sockets: always).
+    #[arg(long, value_name = "IPS", default_value = "127.0.0.1,::1")]
+    pub forwarded_allow_ips: TrustedProxies,
 
     /// Show Python tracebacks on 500 pages (never use in production).
     #[arg(long)]
@@ -233,6 +239,46 @@ impl Config {
             ));
         }
         self
+    }
+
+    /// Static folders to serve: (URL prefix, folder); --html at the root unless an APP
+    /// took it and --html was not given.
+    pub fn static_rows(&self) -> Vec<(String, PathBuf)> {
+        let mut rows = self.statics.clone();
+        if self.app.is_none() || self.html_given {
+            rows.push((String::new(), self.html.clone()));
+        }
+        rows
+    }
+
+    /// Whether `/NAME.py` runs drop-in scripts (by default, or when --scripts is given).
+    pub fn serves_scripts(&self) -> bool {
+        self.app.is_none() || self.scripts_given
+    }
+
+    /// The mount table in words, for the start-up banner.
+    pub fn describe_mounts(&self) -> String {
+        let show = |prefix: &str| {
+            if prefix.is_empty() {
+                "/".to_string()
+            } else {
+                prefix.to_string()
+            }
+        };
+        let mut rows: Vec<String> = self
+            .app_mounts()
+            .iter()
+            .map(|(prefix, spec)| format!("{} -> app {spec}", show(prefix)))
+            .collect();
+        rows.extend(
+            self.static_rows()
+                .iter()
+                .map(|(prefix, dir)| format!("{} -> static {}", show(prefix), dir.display())),
+        );
+        if self.serves_scripts() {
+            rows.push(format!("/NAME.py -> scripts {}", self.scripts.display()));
+        }
+        rows.join("; ")
     }
 
     /// Every application to load: (URL prefix, spec), the positional APP at "".

@@ -1,6 +1,7 @@
 //! HTTP/1.1 protocol pieces: request heads, body framing, response encoding.
 pub mod body;
 pub mod date;
+pub mod forwarded;
 pub mod request;
 pub mod response;
 

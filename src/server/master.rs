@@ -64,20 +64,17 @@ pub fn run(config: &Config) -> Result<()> {
         .split_whitespace()
         .next()
         .unwrap_or(BUILD_VERSION);
-    let serving = match &config.app {
-        Some(app) => format!("app {app}"),
-        None => format!(
-            "html {} and scripts {}",
-            config.html.display(),
-            config.scripts.display()
-        ),
-    };
+    let venv = config
+        .venv
+        .as_ref()
+        .map_or("no venv".to_string(), |v| format!("venv {}", v.display()));
     crate::log_info!(
-        "master {} serving {serving} on {} ({} workers x {} threads, Python {python})",
+        "master {} listening on {} ({} workers x {} threads, Python {python}, {venv}); mounts: {}",
         std::process::id(),
         shown.join(", "),
         config.workers,
         config.threads,
+        config.describe_mounts(),
     );
     let preloaded = match config.preload {
         true => Some(Preloaded::start(config)?),

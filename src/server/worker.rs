@@ -313,12 +313,7 @@ fn build_context(
             callable,
         });
     }
-    let serve_defaults = config.app.is_none();
-    let mut statics: Vec<(String, PathBuf)> = config.statics.clone();
-    if serve_defaults || config.html_given {
-        statics.push((String::new(), config.html.clone()));
-    }
-    for (prefix, dir) in statics {
+    for (prefix, dir) in config.static_rows() {
         let root = dir.canonicalize().unwrap_or_else(|_| {
             crate::log_warn!("static folder {} does not exist", dir.display());
             std::path::absolute(&dir).unwrap_or(dir)
@@ -328,7 +323,7 @@ fn build_context(
             target: Target::Static(root),
         });
     }
-    if serve_defaults || config.scripts_given {
+    if config.serves_scripts() {
         mounts.push(Mount {
             prefix: Vec::new(),
             target: Target::Scripts,
@@ -354,6 +349,7 @@ fn build_context(
             io_timeout: config.io_timeout(),
             max_body: config.max_body,
             debug: config.debug,
+            trusted_proxies: config.forwarded_allow_ips.clone(),
         },
         header_timeout: config.header_timeout(),
         requests: Default::default(),

@@ -15,6 +15,7 @@ use super::exchange::{
 use super::file_wrapper::FileWrapper;
 use super::input::InputStream;
 use super::start_response::StartResponse;
+use crate::http::forwarded::TrustedProxies;
 use crate::http::request::Head;
 use crate::http::response::{Answered, error_page, reason_phrase};
 use crate::net::connection::Connection;
@@ -25,6 +26,7 @@ pub struct CallSettings {
     pub io_timeout: Duration,
     pub max_body: u64,
     pub debug: bool,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Most unread request body drained after the app so the connection can be reused.
@@ -127,7 +129,7 @@ fn call_and_stream(
     shared: &SharedExchange,
     settings: &CallSettings,
 ) -> PyResult<()> {
-    let environ = environ::build(py, template, head, place)?;
+    let environ = environ::build(py, template, head, place, &settings.trusted_proxies)?;
     let input = InputStream::new(shared.clone(), settings.io_timeout);
     environ.set_item(pyo3::intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
     let start_response = Bound::new(py, StartResponse::new(shared.clone(), settings.io_timeout))?;

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern};
 
+use crate::http::forwarded::{TrustedProxies, client_view};
 use crate::http::request::Head;
 
 /// What the environ says about the server as a whole.
@@ -63,6 +64,7 @@ pub fn build<'py>(
     template: &Bound<'py, PyDict>,
     head: &Head,
     place: &RequestPlace,
+    trusted: &TrustedProxies,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.copy()?;
     env.set_item(intern!(py, "REQUEST_METHOD"), latin1(py, head.method())?)?;
@@ -84,6 +86,13 @@ pub fn build<'py>(
     if let Some(peer) = place.peer {
         env.set_item(intern!(py, "REMOTE_ADDR"), peer.ip().to_string())?;
         env.set_item(intern!(py, "REMOTE_PORT"), peer.port().to_string())?;
+    }
+    let client = client_view(head, place.peer, trusted);
+    if let Some(addr) = client.addr {
+        env.set_item(intern!(py, "REMOTE_ADDR"), addr)?;
+    }
+    if let Some(scheme) = client.scheme {
+        env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     }
     env.set_item(
         intern!(py, "wsgi.input_terminated"),
