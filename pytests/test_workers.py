@@ -182,6 +182,9 @@ def test_two_workers_run_cpu_bound_requests_in_parallel(start_server):
     started = time.monotonic()
     for thread in threads:
         thread.start()
+        # The first worker is now busy (its one thread burns CPU and does not poll), so
+        # the second request can only be taken by the other worker.
+        time.sleep(0.2)
     for thread in threads:
         thread.join()
     assert time.monotonic() - started < 1.8, times

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{FromArgMatches, Parser};
 
 use crate::http::forwarded::TrustedProxies;
 use crate::server::listeners::BindAddr;
@@ -167,6 +167,19 @@ pub struct Config {
     #[arg(value_name = "APP", value_parser = parse_app_spec)]
     pub app: Option<String>,
 
+    /// A TOML file with any of these options (keys are the long flag names); ./wsgihost.toml
+    /// is read when present. Command line > WSGIHOST_<OPTION> environment > file > defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Validate the configuration, print the effective settings and exit.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Print the configuration reference as Markdown (for the README) and exit.
+    #[arg(long, hide = true)]
+    pub config_reference: bool,
+
     /// Whether --html / --scripts were given on the command line (they then serve beside APP).
     #[arg(skip)]
     pub html_given: bool,
@@ -208,20 +221,55 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let parsed = Config::command()
-            .try_get_matches_from(args)
-            .and_then(|matches| {
-                let mut config = Config::from_arg_matches(&matches)?;
-                let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
-                config.html_given = given("html");
-                config.scripts_given = given("scripts");
-                Ok(config)
-            });
-        match parsed {
-            Ok(config) => config.checked(),
-            Err(err) if !err.use_stderr() => err.exit(),
-            Err(err) => usage_error(&first_line(&err.to_string())),
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let command = crate::config_file::command();
+        let fail = |err: clap::Error| -> ! {
+            if !err.use_stderr() {
+                err.exit()
+            }
+            usage_error(&first_line(&err.to_string()))
+        };
+        let mut matches = command
+            .clone()
+            .try_get_matches_from(&args)
+            .unwrap_or_else(|e| fail(e));
+        let file = matches.get_one::<PathBuf>("config").cloned().or_else(|| {
+            let default = PathBuf::from("wsgihost.toml");
+            default.is_file().then_some(default)
+        });
+        if let Some(file) = file {
+            let from_file = crate::config_file::file_arguments(&file, &matches, &command)
+                .unwrap_or_else(|message| usage_error(&message));
+            let merged = args
+                .iter()
+                .take(1)
+                .cloned()
+                .chain(from_file)
+                .chain(args.iter().skip(1).cloned());
+            matches = command
+                .clone()
+                .try_get_matches_from(merged)
+                .unwrap_or_else(|e| fail(e));
         }
+        let mut config = Config::from_arg_matches(&matches).unwrap_or_else(|e| fail(e));
+        let given = |id| {
+            !matches!(
+                matches.value_source(id),
+                Some(ValueSource::DefaultValue) | None
+            )
+        };
+        config.html_given = given("html");
+        config.scripts_given = given("scripts");
+        if config.config_reference {
+            print!("{}", crate::config_file::reference(&command));
+            std::process::exit(0);
+        }
+        let config = config.checked();
+        if config.check_config {
+            print!("{}", crate::config_file::effective(&matches, &command));
+            std::process::exit(0);
+        }
+        config
     }
 
     fn checked(self) -> Config {
