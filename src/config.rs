@@ -124,6 +124,10 @@ pub struct Config {
     #[arg(long, value_name = "IPS", default_value = "127.0.0.1,::1")]
     pub forwarded_allow_ips: TrustedProxies,
 
+    /// Serve Prometheus metrics (per worker and summed) on this address, from the master.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Show Python tracebacks on 500 pages (never use in production).
     #[arg(long)]
     pub debug: bool,

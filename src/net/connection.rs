@@ -28,6 +28,7 @@ pub struct Connection {
 impl Connection {
     /// `first_request_within`: how long the client has to send its first request head.
     pub fn new(stream: Stream, peers: Peers, first_request_within: Duration) -> Self {
+        crate::server::metrics::connection_opened();
         Connection {
             stream,
             peer: peers.peer,
@@ -69,5 +70,11 @@ impl Connection {
         let fd = self.fd();
         let mut wait = |readiness: Readiness| wait_ready(fd, readiness, timeout);
         write_all(&mut self.stream, parts, &mut wait)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        crate::server::metrics::connection_closed();
     }
 }

@@ -65,7 +65,9 @@ pub fn read_some<S: Read>(
             Err(e) => break Err(e),
         }
     };
-    buf.truncate(start + *result.as_ref().unwrap_or(&0));
+    let read = *result.as_ref().unwrap_or(&0);
+    buf.truncate(start + read);
+    crate::server::metrics::bytes_in(read);
     result
 }
 
@@ -85,6 +87,7 @@ pub fn write_all<S: Write>(stream: &mut S, parts: &[&[u8]], wait: Wait) -> io::R
         match stream.write_vectored(&slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(mut written) => {
+                crate::server::metrics::bytes_out(written);
                 while written > 0 {
                     let left = parts[index].len() - offset;
                     if written < left {
@@ -118,6 +121,7 @@ pub fn send_file(
         // SAFETY: both descriptors are open for the duration of the call; offset is ours.
         let sent = unsafe { libc::sendfile(socket, file, &mut offset, count) };
         if sent > 0 {
+            crate::server::metrics::bytes_out(sent as usize);
             len -= sent as u64;
             continue;
         }

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 
 use super::control::{self, Message, Reporter};
 use super::listeners::{bind_all, remove_socket_files};
+use super::metrics::{self, Exporter};
 use super::reload::SourceWatcher;
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
@@ -30,6 +31,8 @@ struct WorkerProcess {
     pid: i32,
     pipe: File,
     generation: u64,
+    /// Its slot in the shared metrics region (with --metrics).
+    metrics_slot: Option<usize>,
     ready: bool,
     /// Stopping (retiring itself, or told to stop): no longer counts as serving.
     leaving: bool,
@@ -50,6 +53,10 @@ struct Master<'c> {
     watcher: Option<SourceWatcher>,
     /// A generation whose workers could not load the app: the previous one keeps serving.
     failed_generation: Option<u64>,
+    /// --metrics: the exporter and the metrics slots not in use.
+    metrics: Option<Exporter>,
+    free_slots: Vec<usize>,
+    spawned: usize,
 }
 
 pub fn run(config: &Config) -> Result<()> {
@@ -93,6 +100,9 @@ pub fn run(config: &Config) -> Result<()> {
             .reload
             .then(|| SourceWatcher::new(watched_dirs(config))),
         failed_generation: None,
+        metrics: config.metrics.map(Exporter::bind).transpose()?,
+        free_slots: (0..metrics::SLOTS).rev().collect(),
+        spawned: 0,
     };
     let result = master.supervise();
     remove_socket_files(&master.listeners);
@@ -111,6 +121,9 @@ impl Master<'_> {
             }
             self.read_messages();
             self.reap()?;
+            if let Some(exporter) = &self.metrics {
+                exporter.serve_pending(self.workers.len());
+            }
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
                     crate::log_info!("master {}: all workers stopped", std::process::id());
@@ -198,6 +211,10 @@ impl Master<'_> {
                 continue;
             };
             let worker = self.workers.remove(index);
+            if let (Some(exporter), Some(slot)) = (&self.metrics, worker.metrics_slot) {
+                exporter.retire_slot(slot);
+                self.free_slots.push(slot);
+            }
             let cause = if libc::WIFSIGNALED(status) {
                 format!("killed by {}", signals::name(libc::WTERMSIG(status)))
             } else {
@@ -316,6 +333,13 @@ impl Master<'_> {
 
     fn spawn(&mut self) -> Result<()> {
         let (read_end, write_end) = control::pipe()?;
+        let metrics_slot = self.metrics.as_ref().and_then(|_| self.free_slots.pop());
+        self.spawned += 1;
+        if let Some(exporter) = &mut self.metrics
+            && self.spawned > self.config.workers as usize
+        {
+            exporter.restarts += 1;
+        }
         let pid = match &mut self.preloaded {
             Some(preloaded) => preloaded.interpreter.fork()?,
             // SAFETY: the master is single-threaded, so the child starts in a consistent state.
@@ -334,6 +358,7 @@ impl Master<'_> {
                 reporter: Reporter(Some(write_end)),
                 multiprocess: self.config.workers > 1,
                 preloaded: self.preloaded.take(),
+                metrics_slot,
             };
             let code = worker::run(self.config, setup);
             std::process::exit(code);
@@ -344,6 +369,7 @@ impl Master<'_> {
             pid,
             pipe: read_end,
             generation: self.generation,
+            metrics_slot,
             ready: false,
             leaving: false,
             last_heard: Instant::now(),

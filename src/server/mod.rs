@@ -4,6 +4,7 @@ pub mod context;
 pub mod control;
 pub mod listeners;
 pub mod master;
+pub mod metrics;
 pub mod reload;
 pub mod serve;
 pub mod signals;

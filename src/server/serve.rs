@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 use super::activity;
 use super::context::Context;
+use super::metrics;
 use crate::http::HttpError;
 use crate::http::body::Framing;
 use crate::http::request::{Head, parse_head};
@@ -39,9 +40,10 @@ pub fn serve(ctx: &Context, work: Work) {
                     head.keep_alive = false;
                 }
                 let started = Instant::now();
+                metrics::request_started();
                 let (returned, answered) = handle(ctx, conn, &head);
                 conn = returned;
-                log_access(Some(&head), &conn, answered, started);
+                record_answer(Some(&head), &conn, answered, started);
                 conn.served += 1;
                 let served = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
                 if served == ctx.retire_after {
@@ -88,9 +90,10 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
 /// Answers a request that could not be parsed, then the connection closes.
 fn refuse(ctx: &Context, conn: &mut Connection, err: HttpError) {
     let started = Instant::now();
+    metrics::request_started();
     let reply = error_response(err.status, err.reason);
     let _ = conn.write_blocking(&[&reply], ctx.call.io_timeout);
-    log_access(
+    record_answer(
         None,
         conn,
         Answered::new(err.status, body_length(&reply), false),
@@ -107,7 +110,9 @@ fn body_length(response: &[u8]) -> u64 {
     (response.len() - head_end) as u64
 }
 
-fn log_access(head: Option<&Head>, conn: &Connection, answered: Answered, started: Instant) {
+/// Counts the answer in the metrics and writes its access-log line.
+fn record_answer(head: Option<&Head>, conn: &Connection, answered: Answered, started: Instant) {
+    metrics::request_finished(answered.status, started.elapsed().as_micros() as u64);
     if logging::access_enabled() {
         logging::access(&logging::Access {
             head,

@@ -43,6 +43,8 @@ pub struct WorkerSetup {
     pub multiprocess: bool,
     /// With --preload: the interpreter and app the master loaded before forking.
     pub preloaded: Option<Preloaded>,
+    /// With --metrics: this worker's slot in the shared counters.
+    pub metrics_slot: Option<usize>,
 }
 
 /// A started interpreter with the application (if any) imported.
@@ -77,6 +79,9 @@ pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
     // Before Python starts, so Python never installs its own SIGINT handler over ours.
     signals::catch(&[SIGINT, SIGTERM, SIGQUIT]);
     crate::logging::start_writer_thread();
+    if let Some(slot) = setup.metrics_slot {
+        super::metrics::use_slot(slot);
+    }
     let result = serve_until_stopped(config, setup);
     crate::logging::flush();
     match result {
