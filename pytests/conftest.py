@@ -33,7 +33,7 @@ class Server:
     def __init__(self, binary, workdir, args, port):
         self.port = port
         self.workdir = workdir
-        self.log_path = workdir / "server.log"
+        self.log_path = workdir / f"server-{port}.log"
         self.log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [str(binary), "--bind", f"127.0.0.1:{port}", *args],

@@ -1,0 +1,102 @@
+"""deploy/nginx/wsgihost.conf, for real: nginx in front of two wsgihost instances (one on
+TCP, one on a unix socket), on loopback."""
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import REPO, Server, free_port
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+def get(port, path, source="127.0.0.1"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    connection.request("GET", path)
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    return response.status, body
+
+
+@pytest.fixture
+def balanced(binary, site, tmp_path):
+    if NGINX is None:
+        pytest.skip("the nginx test needs Debian's nginx (apt-get install nginx); CI installs it")
+    port_a, port_front = free_port(), free_port()
+    socket_b = tmp_path / "instance-b.sock"
+    instance_a = Server(binary, site, ["--env", "INSTANCE=a", "--access-log", "off"], port_a)
+    # Instance B also listens on a TCP port (the fixture waits on it); nginx uses its socket.
+    instance_b = Server(binary, site, ["--bind", f"unix:{socket_b}", "--env", "INSTANCE=b", "--access-log", "off"], free_port())
+    site_conf = (REPO / "deploy" / "nginx" / "wsgihost.conf").read_text()
+    site_conf = (site_conf.replace("127.0.0.1:8001", f"127.0.0.1:{port_a}")
+                 .replace("unix:/run/wsgihost/instance-b.sock", f"unix:{socket_b}")
+                 .replace("listen 80;", f"listen 127.0.0.1:{port_front};"))
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    (prefix / "wsgihost.conf").write_text(site_conf)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(
+        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/logs/error.log;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{\n access_log off;\n client_body_temp_path {prefix}/tmp;\n proxy_temp_path {prefix}/tmp;\n"
+        f" include {prefix}/wsgihost.conf;\n}}\n"
+    )
+    nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            get(port_front, "/")
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port_front, instance_a, instance_b
+    os.kill(nginx.pid, signal.SIGQUIT)
+    nginx.wait(10)
+    instance_a.stop()
+    instance_b.stop()
+
+
+def test_both_instances_serve_through_nginx(balanced):
+    port, _, _ = balanced
+    seen = {get(port, "/instance.py")[1].split()[0] for _ in range(20)}
+    assert seen == {"a", "b"}
+
+
+def test_client_address_reaches_remote_addr(balanced):
+    port, _, _ = balanced
+    for _ in range(4):  # both instances
+        status, body = get(port, "/instance.py", source="127.0.0.2")
+        assert status == 200 and body.split()[1] == "127.0.0.2"
+
+
+def test_stopping_one_instance_gracefully_loses_no_request(balanced):
+    port, instance_a, _ = balanced
+    results, failures = [], []
+    running = True
+
+    def loop():
+        while running:
+            try:
+                status, body = get(port, "/sleepy.py?0.05")
+                (results if status == 200 else failures).append(status)
+            except OSError as err:
+                failures.append(repr(err))
+
+    clients = [threading.Thread(target=loop) for _ in range(4)]
+    for client in clients:
+        client.start()
+    time.sleep(1)
+    assert instance_a.stop(signal.SIGTERM) == 0
+    time.sleep(1)
+    running = False
+    for client in clients:
+        client.join()
+    assert failures == []
+    assert len(results) > 20
