@@ -64,8 +64,17 @@ class Server:
         raise RuntimeError(f"wsgihost did not listen within {timeout}s:\n{self.log()}")
 
     def log(self):
+        """Everything the server printed. Workers write log lines from a background thread,
+        so this waits (briefly) until the file stops growing."""
         if not self.log_file.closed:
             self.log_file.flush()
+        size, deadline = -1, time.monotonic() + 1
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            current = self.log_path.stat().st_size
+            if current == size:
+                break
+            size = current
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=10):

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::http::request::Head;
 use crate::http::response::{Answered, BodyFraming, encode_head, error_page, simple_response};
 use crate::net::connection::Connection;
-use crate::net::io::{Readiness, send_file, wait_ready};
+use crate::net::io::{Readiness, send_file, send_more, wait_ready};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
@@ -157,10 +157,13 @@ pub fn serve(
         keep_alive,
         head.minor_version == 0,
     );
-    conn.write_blocking(&[&reply], timeout)?;
-    if !head_only && len > 0 {
+    if head_only || len == 0 {
+        conn.write_blocking(&[&reply], timeout)?;
+    } else {
         let socket = conn.fd();
         let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
+        // Head and body leave in the same segment(s), the body copied by the kernel.
+        send_more(socket, &reply, &mut wait)?;
         send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
     }
     let status = if start == 0 && len == size { 200 } else { 206 };

@@ -48,12 +48,7 @@ impl Connection {
     /// the peer closed.
     pub fn read_available(&mut self) -> io::Result<Option<usize>> {
         let mut would_block = |_| Err(io::ErrorKind::WouldBlock.into());
-        match read_some(
-            &mut self.stream,
-            &mut self.input,
-            READ_CHUNK,
-            &mut would_block,
-        ) {
+        match read_some(self.fd(), &mut self.input, READ_CHUNK, &mut would_block) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
@@ -62,7 +57,7 @@ impl Connection {
 
     /// Reads at least one more byte, blocking through `wait`. Returns 0 at EOF.
     pub fn read_more(&mut self, wait: Wait) -> io::Result<usize> {
-        read_some(&mut self.stream, &mut self.input, READ_CHUNK, wait)
+        read_some(self.fd(), &mut self.input, READ_CHUNK, wait)
     }
 
     /// Writes all of `parts`, blocking up to `timeout` per wait, without Python involved.

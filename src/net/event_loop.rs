@@ -34,8 +34,10 @@ pub struct LoopSettings {
 enum Slot {
     /// Waiting in the loop for input.
     Parked(Connection),
-    /// Being served by a thread (or queued for one).
-    Busy,
+    /// Being served by a thread (or queued for one). `input_arrived`: the loop reported
+    /// new input meanwhile; epoll is edge-triggered, so that report is the only one and the
+    /// connection goes straight back to the ready queue when the thread parks it.
+    Busy { input_arrived: bool },
 }
 
 struct Shared {
@@ -118,7 +120,7 @@ impl EventLoop {
                 conn.deadline = conn.deadline.min(grace);
                 true
             }
-            Slot::Busy => true,
+            Slot::Busy { .. } => true,
         });
         // Holding the lock orders this after any thread's check-then-sleep: no lost wake-up.
         self.wake_idle.notify_all();
@@ -177,14 +179,18 @@ impl EventLoop {
                 Token(t) if t > LISTENER_BASE - shared.listeners.len() && t <= LISTENER_BASE => {
                     listeners_ready.push(LISTENER_BASE - t);
                 }
-                Token(t) => {
-                    if let Some(slot) = shared.slots.get_mut(t)
-                        && let Slot::Parked(_) = slot
-                        && let Slot::Parked(conn) = std::mem::replace(slot, Slot::Busy)
-                    {
-                        shared.ready.push_back((t, conn));
+                Token(t) => match shared.slots.get_mut(t) {
+                    Some(Slot::Busy { input_arrived }) => *input_arrived = true,
+                    Some(slot) => {
+                        let busy = Slot::Busy {
+                            input_arrived: false,
+                        };
+                        if let Slot::Parked(conn) = std::mem::replace(slot, busy) {
+                            shared.ready.push_back((t, conn));
+                        }
                     }
-                }
+                    None => {}
+                },
             }
         }
         if shared.accept_paused && shared.slots.len() < self.settings.max_connections {
@@ -263,19 +269,18 @@ impl EventLoop {
             conn.deadline = conn.deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
         }
         let mut shared = self.lock();
-        let Some(slot) = shared.slots.get_mut(token) else {
-            return;
-        };
-        *slot = Slot::Parked(conn);
-        // Re-arm while holding the lock: input that arrived while the connection was busy
-        // raises a fresh event, so no request is left waiting for an edge that passed.
-        if let Slot::Parked(conn) = slot
-            && self
-                .registry
-                .reregister(&mut conn.stream, Token(token), Interest::READABLE)
-                .is_err()
-        {
-            shared.slots.remove(token);
+        match shared.slots.get_mut(token) {
+            // Input came after the thread's last read: serve it again (no event will come).
+            Some(Slot::Busy {
+                input_arrived: true,
+            }) => {
+                *shared.slots.get_mut(token).expect("checked") = Slot::Busy {
+                    input_arrived: false,
+                };
+                shared.ready.push_back((token, conn));
+            }
+            Some(slot) => *slot = Slot::Parked(conn),
+            None => {}
         }
     }
 

@@ -84,11 +84,20 @@ impl ScriptCache {
     }
 
     /// The script's path, if `name` is a plain `NAME.py` file directly inside the folder.
+    /// A name holds no separator, so a regular file there is inside; only a symlink needs
+    /// resolving (and must lead to a file directly in the folder).
     fn locate(&self, name: &str) -> Option<PathBuf> {
         if !is_script_name(name) {
             return None;
         }
         let path = self.dir.join(name);
+        let kind = std::fs::symlink_metadata(&path).ok()?.file_type();
+        if kind.is_file() {
+            return Some(path);
+        }
+        if !kind.is_symlink() {
+            return None;
+        }
         let real = path.canonicalize().ok()?;
         let dir = self.dir.canonicalize().ok()?;
         (real.parent() == Some(dir.as_path()) && real.is_file()).then_some(path)
