@@ -11,6 +11,8 @@ struct Slot {
     /// Milliseconds since EPOCH of the last sign of progress; 0 = not in an app call.
     progress: AtomicU64,
     fd: AtomicI32,
+    /// Microseconds since EPOCH when the thread's current request began; 0 = none.
+    request_since: AtomicU64,
 }
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -30,6 +32,7 @@ pub fn init(threads: usize) {
         .map(|_| Slot {
             progress: AtomicU64::new(0),
             fd: AtomicI32::new(-1),
+            request_since: AtomicU64::new(0),
         })
         .collect();
     let _ = SLOTS.set(slots);
@@ -47,6 +50,34 @@ fn with_slot(f: impl FnOnce(&Slot)) {
     {
         f(slot);
     }
+}
+
+fn now_micros() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
+}
+
+/// The calling thread starts (`true`) or finishes (`false`) answering a request.
+pub fn request_in_progress(busy: bool) {
+    with_slot(|slot| {
+        slot.request_since
+            .store(if busy { now_micros() } else { 0 }, Ordering::Release)
+    });
+}
+
+/// How long the oldest request in progress on any thread has been running.
+pub fn longest_request() -> Duration {
+    let Some(slots) = SLOTS.get() else {
+        return Duration::ZERO;
+    };
+    let now = now_micros();
+    let oldest = slots
+        .iter()
+        .map(|slot| slot.request_since.load(Ordering::Acquire))
+        .filter(|&since| since != 0)
+        .min();
+    oldest.map_or(Duration::ZERO, |since| {
+        Duration::from_micros(now.saturating_sub(since))
+    })
 }
 
 /// An app call on `fd` starts.

@@ -121,7 +121,11 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     let monitor_context = context.clone();
     std::thread::Builder::new()
         .name("wsgihost-monitor".into())
-        .spawn(move || monitor_context.event_loop.monitor())?;
+        .spawn(move || {
+            monitor_context
+                .event_loop
+                .monitor(activity::longest_request)
+        })?;
     setup.reporter.send(Message::Ready);
 
     let mut last_heartbeat = Instant::now();
