@@ -27,6 +27,8 @@ pub struct LoopSettings {
     pub keep_alive: Duration,
     pub header_timeout: Duration,
     pub max_connections: usize,
+    /// Other worker processes accept from the same listeners.
+    pub share_accepts: bool,
     /// How long the loop may go without a poller before an idle thread takes it.
     pub handoff: Duration,
 }
@@ -209,15 +211,22 @@ impl EventLoop {
         }
     }
 
-    /// Accepts pending connections on listener `i`: no more than this worker has idle
-    /// threads for (so a busy worker leaves new clients to its sibling processes), and never
-    /// past the connection limit. When it stops early the listener is re-armed, so the
+    /// Accepts pending connections on listener `i`: with sibling workers, no more than this
+    /// worker has idle threads for (so a busy worker leaves new clients to the others), and
+    /// never past the connection limit. When it stops early the listener is re-armed, so the
     /// edge-triggered loop reports the rest again.
     fn accept(&self, shared: &mut Shared, i: usize) {
         if self.is_stopping() {
             return;
         }
-        let mut budget = (shared.sleeping + 1).saturating_sub(shared.ready.len());
+        // Sharing the listeners with sibling workers: take what idle threads can serve now
+        // (at least one, so nothing starves). Alone: take everything waiting.
+        let mut budget = match self.settings.share_accepts {
+            true => (shared.sleeping + 1)
+                .saturating_sub(shared.ready.len())
+                .max(1),
+            false => usize::MAX,
+        };
         loop {
             if shared.slots.len() >= self.settings.max_connections {
                 shared.accept_paused = true;

@@ -343,6 +343,7 @@ fn build_context(
         header_timeout: config.header_timeout(),
         max_connections: config.max_connections,
         handoff: HANDOFF,
+        share_accepts: multiprocess,
     };
     Ok(Context {
         event_loop: EventLoop::new(listeners, settings)?,
