@@ -277,6 +277,11 @@ impl EventLoop {
         if self.is_stopping() {
             conn.deadline = conn.deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
         }
+        if conn.input.is_empty() {
+            // An idle connection keeps no read buffer: 10,000 idle keep-alive clients then
+            // cost their socket and slot, not 16 KiB (one touched page) each.
+            conn.input = Vec::new();
+        }
         let mut shared = self.lock();
         match shared.slots.get_mut(token) {
             // Input came after the thread's last read: serve it again (no event will come).
