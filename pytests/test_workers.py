@@ -104,8 +104,9 @@ def test_sighup_reloads_with_zero_failures_and_new_code(start_server, site):
         assert requests.get(server.url + "/").text.startswith("2 ")
 
 
-def test_sigterm_waits_for_request_and_exits_0(start_server):
-    server = start_server("--workers", "2")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_waits_for_request_and_exits_0(start_server, workers):
+    server = start_server("--workers", workers)
     result = {}
 
     def slow():

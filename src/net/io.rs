@@ -43,6 +43,17 @@ pub fn wait_ready(fd: RawFd, readiness: Readiness, timeout: Duration) -> io::Res
 /// A way to wait for readiness; lets callers release locks (the GIL) while blocked.
 pub type Wait<'a> = &'a mut dyn FnMut(Readiness) -> io::Result<()>;
 
+/// After a failed non-blocking system call: waits when the socket was not ready, returns
+/// to retry when interrupted, and fails on anything else.
+fn wait_or_fail(readiness: Readiness, wait: Wait) -> io::Result<()> {
+    let err = io::Error::last_os_error();
+    match err.kind() {
+        io::ErrorKind::WouldBlock => wait(readiness),
+        io::ErrorKind::Interrupted => Ok(()),
+        _ => Err(err),
+    }
+}
+
 /// Reads at least one byte (or EOF → 0) from socket `fd` into the spare capacity of
 /// `buf`, up to `chunk` bytes. The kernel writes straight into the spare room: nothing is
 /// zero-filled first (that memset cost more than the read for small requests).
@@ -59,12 +70,7 @@ pub fn read_some(fd: RawFd, buf: &mut Vec<u8>, chunk: usize, wait: Wait) -> io::
             crate::server::metrics::bytes_in(read);
             return Ok(read);
         }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::WouldBlock => wait(Readiness::Readable)?,
-            io::ErrorKind::Interrupted => {}
-            _ => return Err(err),
-        }
+        wait_or_fail(Readiness::Readable, wait)?;
     }
 }
 
@@ -123,12 +129,7 @@ pub fn send_more(fd: RawFd, mut data: &[u8], wait: Wait) -> io::Result<()> {
             data = &data[sent as usize..];
             continue;
         }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::WouldBlock => wait(Readiness::Writable)?,
-            io::ErrorKind::Interrupted => {}
-            _ => return Err(err),
-        }
+        wait_or_fail(Readiness::Writable, wait)?;
     }
     Ok(())
 }
@@ -156,12 +157,7 @@ pub fn send_file(
                 "file shorter than expected",
             ));
         }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::WouldBlock => wait(Readiness::Writable)?,
-            io::ErrorKind::Interrupted => {}
-            _ => return Err(err),
-        }
+        wait_or_fail(Readiness::Writable, wait)?;
     }
     Ok(())
 }

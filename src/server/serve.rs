@@ -172,21 +172,18 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, Answ
                     return answer(ctx, conn, head, 500, detail);
                 }
             };
-            let place = place(&conn, &script_name, &path_info, query);
-            let template = ctx.environ_template.bind(py);
-            activity::app_call_started(conn.fd());
-            let answered = call::run(
+            let target = AppTarget {
+                callable: application.bind(py),
+                name: &name,
+            };
+            run_app(
+                ctx,
                 py,
-                application.bind(py),
-                &name,
-                template,
-                head,
+                target,
                 conn,
-                &place,
-                &ctx.call,
-            );
-            activity::app_call_ended();
-            answered
+                head,
+                (&script_name, &path_info, query),
+            )
         }),
         Route::App {
             index,
@@ -194,24 +191,54 @@ fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, Answ
             path_info,
         } => Python::attach(|py| {
             let app = &ctx.apps[index];
-            let place = place(&conn, &script_name, &path_info, query);
-            let template = ctx.environ_template.bind(py);
-            activity::app_call_started(conn.fd());
-            let answered = call::run(
+            let target = AppTarget {
+                callable: app.callable.bind(py),
+                name: &app.name,
+            };
+            run_app(
+                ctx,
                 py,
-                app.callable.bind(py),
-                &app.name,
-                template,
-                head,
+                target,
                 conn,
-                &place,
-                &ctx.call,
-            );
-            activity::app_call_ended();
-            answered
+                head,
+                (&script_name, &path_info, query),
+            )
         }),
         Route::NotFound => answer(ctx, conn, head, 404, ""),
     }
+}
+
+/// The application answering a request, and its name for logs.
+struct AppTarget<'a, 'py> {
+    callable: &'a Bound<'py, PyAny>,
+    name: &'a str,
+}
+
+/// Runs a WSGI call for the request; `split` is (SCRIPT_NAME, PATH_INFO, QUERY_STRING).
+fn run_app(
+    ctx: &Context,
+    py: Python<'_>,
+    app: AppTarget<'_, '_>,
+    conn: Connection,
+    head: &Head,
+    split: (&[u8], &[u8], &[u8]),
+) -> (Connection, Answered) {
+    let (script_name, path_info, query) = split;
+    let place = place(&conn, script_name, path_info, query);
+    let template = ctx.environ_template.bind(py);
+    activity::app_call_started(conn.fd());
+    let answered = call::run(
+        py,
+        app.callable,
+        app.name,
+        template,
+        head,
+        conn,
+        &place,
+        &ctx.call,
+    );
+    activity::app_call_ended();
+    answered
 }
 
 fn place<'a>(
