@@ -24,21 +24,10 @@ pub enum Resolved {
 
 /// Maps a decoded URL path below the mount to a file inside `root` (canonical).
 pub fn resolve(root: &Path, rest: &[u8]) -> Resolved {
-    if rest.contains(&0) || rest.contains(&b'\\') {
+    let Some(relative) = relative_path(rest) else {
         return Resolved::NotFound;
-    }
-    let mut path = root.to_path_buf();
-    for segment in rest.split(|&b| b == b'/') {
-        match segment {
-            b"" | b"." => {}
-            b".." => return Resolved::NotFound,
-            hidden if hidden.starts_with(b".") && hidden != b".well-known" => {
-                return Resolved::NotFound;
-            }
-            name => path.push(std::ffi::OsStr::from_bytes(name)),
-        }
-    }
-    let Ok(real) = path.canonicalize() else {
+    };
+    let Ok(real) = root.join(relative).canonicalize() else {
         return Resolved::NotFound;
     };
     if !real.starts_with(root) {
@@ -61,9 +50,168 @@ pub fn resolve(root: &Path, rest: &[u8]) -> Resolved {
     }
 }
 
-/// Whether `resolve` would find a file (lets an app at the same prefix take the rest).
+/// The path below the root that a decoded URL path names: no NULs, backslashes, `..` or
+/// hidden names (but `.well-known`). None when the path is refused.
+fn relative_path(rest: &[u8]) -> Option<PathBuf> {
+    if rest.contains(&0) || rest.contains(&b'\\') {
+        return None;
+    }
+    let mut path = PathBuf::new();
+    for segment in rest.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => return None,
+            hidden if hidden.starts_with(b".") && hidden != b".well-known" => return None,
+            name => path.push(std::ffi::OsStr::from_bytes(name)),
+        }
+    }
+    Some(path)
+}
+
+/// A static file found and opened, with its path below the root (for its MIME type).
+pub enum Opened {
+    File { file: File, path: PathBuf },
+    AddSlash,
+    NotFound,
+    Forbidden,
+}
+
+/// Opens what `rest` names under `root`. With openat2(RESOLVE_BENEATH) the kernel keeps
+/// the whole lookup, symlinks included, inside the root in one system call; where openat2
+/// is missing (old kernels, seccomp), `resolve` canonicalizes instead.
+pub fn open(root: &Path, rest: &[u8]) -> Opened {
+    let Some(relative) = relative_path(rest) else {
+        return Opened::NotFound;
+    };
+    let file = match beneath::open(root, &relative) {
+        None => return open_after_resolve(root, rest),
+        Some(Err(err)) => return refusal(&err),
+        Some(Ok(file)) => file,
+    };
+    let Ok(meta) = file.metadata() else {
+        return Opened::NotFound;
+    };
+    if meta.is_file() {
+        return Opened::File {
+            file,
+            path: relative,
+        };
+    }
+    if !meta.is_dir() {
+        return Opened::NotFound;
+    }
+    if !rest.ends_with(b"/") {
+        return Opened::AddSlash;
+    }
+    let index = relative.join("index.html");
+    match beneath::open(root, &index) {
+        Some(Ok(file)) if file.metadata().is_ok_and(|m| m.is_file()) => {
+            Opened::File { file, path: index }
+        }
+        Some(Err(err)) => refusal(&err),
+        _ => Opened::NotFound,
+    }
+}
+
+fn open_after_resolve(root: &Path, rest: &[u8]) -> Opened {
+    match resolve(root, rest) {
+        Resolved::File(path) => match File::open(&path) {
+            Ok(file) => Opened::File { file, path },
+            Err(_) => Opened::NotFound,
+        },
+        Resolved::AddSlash => Opened::AddSlash,
+        Resolved::NotFound => Opened::NotFound,
+        Resolved::Forbidden => Opened::Forbidden,
+    }
+}
+
+/// A lookup that would leave the root (EXDEV) or loops (ELOOP) is forbidden; the rest is
+/// simply not there.
+fn refusal(err: &std::io::Error) -> Opened {
+    match err.raw_os_error() {
+        Some(libc::EXDEV) | Some(libc::ELOOP) | Some(libc::EACCES) => Opened::Forbidden,
+        _ => Opened::NotFound,
+    }
+}
+
+/// openat2(2) below a root directory whose O_PATH handle is opened once and kept.
+mod beneath {
+    use std::collections::HashMap;
+    use std::ffi::CString;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{OnceLock, RwLock};
+
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+    static ROOTS: OnceLock<RwLock<HashMap<PathBuf, OwnedFd>>> = OnceLock::new();
+
+    /// None: openat2 is not available here (use the fallback).
+    pub fn open(root: &Path, relative: &Path) -> Option<io::Result<File>> {
+        if UNSUPPORTED.load(Ordering::Relaxed) {
+            return None;
+        }
+        let roots = ROOTS.get_or_init(Default::default);
+        let cached = roots.read().ok()?.get(root).map(|fd| fd.as_raw_fd());
+        let dir = match cached {
+            Some(fd) => fd,
+            None => {
+                let handle = match File::open(root) {
+                    Ok(file) => OwnedFd::from(file),
+                    Err(err) => return Some(Err(err)),
+                };
+                // Entries are never removed, so the descriptor outlives every use.
+                roots
+                    .write()
+                    .ok()?
+                    .entry(root.to_path_buf())
+                    .or_insert(handle)
+                    .as_raw_fd()
+            }
+        };
+        let name = if relative.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            relative
+        };
+        let name = CString::new(name.as_os_str().as_bytes()).ok()?;
+        // SAFETY: open_how is plain data; all-zero is its documented empty value.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        // O_NONBLOCK: opening a FIFO someone left in the folder must not hang.
+        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: valid directory fd, NUL-terminated path and a correctly sized open_how.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                name.as_ptr(),
+                &how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel just returned this descriptor to us.
+            return Some(Ok(unsafe { File::from_raw_fd(fd as i32) }));
+        }
+        let err = io::Error::last_os_error();
+        if matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EINVAL)
+        ) {
+            UNSUPPORTED.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some(Err(err))
+    }
+}
+
+/// Whether there is something to serve (lets an app at the same prefix take the rest).
 pub fn exists(root: &Path, rest: &[u8]) -> bool {
-    !matches!(resolve(root, rest), Resolved::NotFound)
+    !matches!(open(root, rest), Opened::NotFound)
 }
 
 /// Serves one request for a static file. Returns whether the connection stays open.
@@ -84,9 +232,9 @@ pub fn serve(
         conn.write_blocking(&[&reply], timeout)?;
         return Ok(Answered::new(405, page.len() as u64, keep_alive));
     }
-    let path = match resolve(root, rest) {
-        Resolved::File(path) => path,
-        Resolved::AddSlash => {
+    let (file, path) = match open(root, rest) {
+        Opened::File { file, path } => (file, path),
+        Opened::AddSlash => {
             let mut location = b"Location: ".to_vec();
             location.extend_from_slice(raw_path);
             location.extend_from_slice(b"/\r\n");
@@ -95,7 +243,7 @@ pub fn serve(
             return Ok(Answered::new(301, 0, keep_alive));
         }
         refused => {
-            let status = if refused == Resolved::Forbidden {
+            let status = if matches!(refused, Opened::Forbidden) {
                 403
             } else {
                 404
@@ -107,7 +255,6 @@ pub fn serve(
             return Ok(Answered::new(status, bytes, keep_alive));
         }
     };
-    let file = File::open(&path)?;
     let meta = file.metadata()?;
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let size = meta.len();
@@ -359,6 +506,24 @@ mod tests {
             );
         }
         assert_eq!(resolve(&root, b"/leak.txt"), Resolved::Forbidden);
+    }
+
+    #[test]
+    fn open_agrees_with_resolve() {
+        let (_dir, root) = tree();
+        let opened = |rest: &[u8]| match open(&root, rest) {
+            Opened::File { path, .. } => format!("file {}", path.display()),
+            Opened::AddSlash => "slash".into(),
+            Opened::NotFound => "missing".into(),
+            Opened::Forbidden => "forbidden".into(),
+        };
+        assert_eq!(opened(b"/"), "file index.html");
+        assert_eq!(opened(b"/a.txt"), "file a.txt");
+        assert_eq!(opened(b"/sub/"), "file sub/index.html");
+        assert_eq!(opened(b"/sub"), "slash");
+        assert_eq!(opened(b"/missing"), "missing");
+        assert_eq!(opened(b"/../secret.txt"), "missing");
+        assert_eq!(opened(b"/leak.txt"), "forbidden");
     }
 
     #[test]
