@@ -108,6 +108,8 @@ def nginx_command(prefix):
 
 
 def start(command):
+    if wait_port(timeout=0.01):
+        raise SystemExit(f"port {PORT} is already in use by another process: stop it first")
     env = {**os.environ, "PYTHONPATH": str(APPS)}
     process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=APPS, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -125,7 +127,10 @@ def stop(process):
     except (ProcessLookupError, subprocess.TimeoutExpired):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    deadline = time.monotonic() + 10
     while wait_port(timeout=0.01):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"port {PORT} still answers after stopping {process.args}")
         time.sleep(0.1)
 
 
