@@ -23,6 +23,10 @@ pub struct Connection {
     pub head_started: Option<Instant>,
     /// Requests answered on this connection so far.
     pub served: u64,
+    /// The last read took less than it asked for: the socket was empty then, and any later
+    /// input raises a new (edge-triggered) event, so reading again now would only return
+    /// EAGAIN. Cleared whenever the event loop hands the connection out.
+    pub drained: bool,
 }
 
 impl Connection {
@@ -37,6 +41,7 @@ impl Connection {
             deadline: Instant::now() + first_request_within,
             head_started: None,
             served: 0,
+            drained: false,
         }
     }
 
@@ -45,10 +50,13 @@ impl Connection {
     }
 
     /// Reads whatever is available without blocking. `Ok(None)`: nothing yet; `Ok(Some(0))`:
-    /// the peer closed.
+    /// the peer closed. Known-empty sockets are not asked again (see `drained`).
     pub fn read_available(&mut self) -> io::Result<Option<usize>> {
+        if self.drained {
+            return Ok(None);
+        }
         let mut would_block = |_| Err(io::ErrorKind::WouldBlock.into());
-        match read_some(self.fd(), &mut self.input, READ_CHUNK, &mut would_block) {
+        match self.read_more(&mut would_block) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
@@ -57,7 +65,9 @@ impl Connection {
 
     /// Reads at least one more byte, blocking through `wait`. Returns 0 at EOF.
     pub fn read_more(&mut self, wait: Wait) -> io::Result<usize> {
-        read_some(self.fd(), &mut self.input, READ_CHUNK, wait)
+        let read = read_some(self.fd(), &mut self.input, READ_CHUNK, wait)?;
+        self.drained = read < READ_CHUNK;
+        Ok(read)
     }
 
     /// Writes all of `parts`, blocking up to `timeout` per wait, without Python involved.

@@ -133,7 +133,9 @@ impl EventLoop {
         loop {
             {
                 let mut shared = self.lock();
-                if let Some((token, conn)) = shared.ready.pop_front() {
+                if let Some((token, mut conn)) = shared.ready.pop_front() {
+                    // It is handed out because the loop saw new input: read again.
+                    conn.drained = false;
                     return Some(Work { token, conn });
                 }
                 if self.is_stopping() && !self.has_waiting_connections(&mut shared) {
