@@ -135,7 +135,11 @@ fn call_and_stream(
     let start_response = Bound::new(py, StartResponse::new(shared.clone(), settings.io_timeout))?;
     let result = app.call1((environ, start_response))?;
     let streamed = stream(py, &result, app_name, shared, settings.io_timeout);
-    // PEP 3333: close() is called however the iteration ended.
+    // PEP 3333: close() is called however the iteration ended. Plain lists and tuples have
+    // none: skipping the lookup spares building and discarding an AttributeError per request.
+    if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() {
+        return streamed;
+    }
     let closed = match result.getattr_opt(pyo3::intern!(py, "close")) {
         Ok(Some(close)) => close.call0().map(drop),
         Ok(None) => Ok(()),
