@@ -34,8 +34,8 @@ def servers():
     wsgi = ["hello64", "hello256", "body64k", "post4k", "stream1m"]
     return {
         "wsgihost": ([str(WSGIHOST), "--bind", f"127.0.0.1:{PORT}", "--access-log", "off", "--threads", "4",
-                      "--venv", str(VENV_BIN.parent), "--static", f"/static={BENCH / 'static'}",
-                      "--mount", "/flask=flaskapp:app", app], wsgi + ["flask", "static13", "static64k"]),
+                      "--venv", str(VENV_BIN.parent), "--static", f"/static={BENCH / 'static'}", app],
+                     wsgi + ["static13", "static64k"]),
         "bjoern": ([python, str(APPS / "bjoern_run.py"), app, str(PORT)], wsgi),
         "granian": ([str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", "1", "--blocking-threads", "1",
                      "--port", str(PORT), "--no-ws", app], wsgi),
@@ -55,14 +55,15 @@ SCENARIOS = {
     "body64k": ("/64k", 64, []),
     "post4k": ("/echo", 64, ["-s", str(APPS / "post4k.lua")]),
     "stream1m": ("/stream", 16, []),
-    "flask": ("/flask/json", 64, []),
+    "flask": ("/json", 64, []),
     "static13": ("/static/13b.txt", 64, []),
     "static64k": ("/static/64k.bin", 64, []),
 }
 
 
-def flask_peer_command(name, command):
-    """Peers serve the Flask scenario as a separate run of flaskapp:app at /json."""
+def flask_command(command):
+    """Every server runs the Flask scenario as a separate run of flaskapp:app (route /json),
+    so the main run's memory figures are for the same small app everywhere."""
     return [part.replace("benchapp:app", "flaskapp:app") for part in command]
 
 
@@ -77,20 +78,30 @@ def wait_port(timeout=20):
     return False
 
 
-def tree_rss_kib(pid):
-    """RSS of a process and its children, in KiB."""
-    total = 0
+def process_rss_kib(pid):
+    """RSS of each process in the tree rooted at pid, in KiB."""
+    sizes = []
     pids = [pid]
     while pids:
         current = pids.pop()
         try:
             with open(f"/proc/{current}/status") as status:
-                total += next(int(l.split()[1]) for l in status if l.startswith("VmRSS"))
+                sizes.append(next(int(l.split()[1]) for l in status if l.startswith("VmRSS")))
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
             pids.extend(int(c) for c in children)
         except (OSError, StopIteration):
             pass
-    return total
+    return sizes
+
+
+def tree_rss_kib(pid):
+    """RSS of a process and its children, in KiB."""
+    return sum(process_rss_kib(pid))
+
+
+def worker_rss_kib(pid):
+    """RSS of the biggest process in the tree: the one serving (a master or arbiter is smaller)."""
+    return max(process_rss_kib(pid), default=0)
 
 
 def nginx_command(prefix):
@@ -176,10 +187,10 @@ def main():
         for name in names:
             command, scenarios = table[name]
             runs = [("main", command, [s for s in scenarios if s != "flask"])]
-            if "flask" in SCENARIOS and name not in ("nginx",):
-                runs.append(("flask", command if name == "wsgihost" else flask_peer_command(name, command), ["flask"]))
+            if "flask" in SCENARIOS and name != "nginx":
+                runs.append(("flask", flask_command(command), ["flask"]))
             for label, cmd, wanted in runs:
-                if not wanted or (label == "flask" and name != "wsgihost" and False):
+                if not wanted:
                     continue
                 cmd = cmd or nginx_command(BENCH / ".nginx")
                 try:
@@ -192,13 +203,12 @@ def main():
                         rss.setdefault(name, {})["idle"] = tree_rss_kib(process.pid) / 1024
                     for scenario in wanted:
                         path, connections, extra = SCENARIOS[scenario]
-                        if label == "flask" and name != "wsgihost":
-                            path = "/json"
                         result = wrk(path, connections, extra)
                         samples.setdefault((name, scenario), []).append(result)
                         print(f"round {round_number + 1} {name:9} {scenario:9} {result[0]:>10.0f} req/s p99 {result[1]} ms errors {result[2]}", flush=True)
                     if label == "main" and round_number == 0:
                         rss[name]["after"] = tree_rss_kib(process.pid) / 1024
+                        rss[name]["worker_after"] = worker_rss_kib(process.pid) / 1024
                         if name in ("wsgihost", "bjoern") and os.environ.get("BENCH_IDLE", "1") == "1":
                             rss[name]["per_idle_conn_kib"] = idle_connections_kib(process.pid)
                 finally:
@@ -211,13 +221,13 @@ def report(samples, rss, names):
     medians = {key: (statistics.median(r for r, _, _ in runs), statistics.median(p for _, p, _ in runs if p is not None))
                for key, runs in samples.items()}
     lines = [f"Medians of {ROUNDS} interleaved rounds, {SECONDS} s each; server on core 0, wrk -t1 on core 1.", "",
-             "| server | " + " | ".join(scenarios) + " | hello64 p99 ms | idle RSS MiB | RSS after MiB | KiB per idle conn |",
-             "|---|" + "---|" * (len(scenarios) + 4)]
+             "| server | " + " | ".join(scenarios) + " | hello64 p99 ms | idle RSS MiB | RSS after MiB | worker RSS after MiB | KiB per idle conn |",
+             "|---|" + "---|" * (len(scenarios) + 5)]
     for name in names:
         cells = [f"{medians[(name, s)][0]:,.0f}" if (name, s) in medians else "" for s in scenarios]
         p99 = f"{medians[(name, 'hello64')][1]:.2f}" if (name, "hello64") in medians else ""
         info = rss.get(name, {})
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | {info.get('idle', 0):.1f} | {info.get('after', 0):.1f} | "
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | {info.get('idle', 0):.1f} | {info.get('after', 0):.1f} | {info.get('worker_after', 0):.1f} | "
                      + (f"{info['per_idle_conn_kib']:.2f}" if "per_idle_conn_kib" in info else "") + " |")
     lines += ["", "Ratios wsgihost / best peer:", ""]
     for scenario in scenarios:
