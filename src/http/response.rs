@@ -1,4 +1,6 @@
 //! Response encoding: status line, headers, chunked framing and the server's own small pages.
+use std::io::Write;
+
 use super::date::append_http_date;
 
 pub const SERVER: &[u8] = b"wsgihost";
@@ -84,9 +86,8 @@ pub fn encode_head(
     out.extend_from_slice(headers);
     match framing {
         BodyFraming::Length(length) => {
-            out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(length.to_string().as_bytes());
-            out.extend_from_slice(b"\r\n");
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "Content-Length: {length}\r\n");
         }
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         BodyFraming::None | BodyFraming::UntilClose => {}
@@ -166,11 +167,37 @@ pub fn html_escape(text: &str) -> String {
 
 /// RFC 9110 token characters, the only ones allowed in a header name.
 pub fn is_token(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.iter().all(|&b| TOKEN_CHARS[b as usize])
 }
+
+/// Which bytes are RFC 9110 token characters, as a table (checked once per header byte).
+const TOKEN_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// A header value may hold visible latin-1 characters, spaces and tabs, nothing else.
 pub fn is_field_value(value: &[u8]) -> bool {

@@ -74,6 +74,9 @@ pub fn read_some(fd: RawFd, buf: &mut Vec<u8>, chunk: usize, wait: Wait) -> io::
     }
 }
 
+/// Most parts handed to the kernel in one writev; further parts go in the next call.
+const MAX_PARTS: usize = 8;
+
 /// Writes every byte of `parts`, in order, with as few system calls as the socket allows.
 pub fn write_all<S: Write>(stream: &mut S, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
     let mut index = 0;
@@ -84,10 +87,16 @@ pub fn write_all<S: Write>(stream: &mut S, parts: &[&[u8]], wait: Wait) -> io::R
             offset = 0;
             continue;
         }
-        let slices: Vec<IoSlice> = std::iter::once(IoSlice::new(&parts[index][offset..]))
-            .chain(parts[index + 1..].iter().map(|p| IoSlice::new(p)))
-            .collect();
-        match stream.write_vectored(&slices) {
+        // Responses have at most a handful of parts: gather them on the stack.
+        let mut slices = [IoSlice::new(&[]); MAX_PARTS];
+        let pending =
+            std::iter::once(&parts[index][offset..]).chain(parts[index + 1..].iter().copied());
+        let mut count = 0;
+        for (slot, part) in slices.iter_mut().zip(pending) {
+            *slot = IoSlice::new(part);
+            count += 1;
+        }
+        match stream.write_vectored(&slices[..count]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(mut written) => {
                 crate::server::metrics::bytes_out(written);

@@ -67,7 +67,7 @@ pub fn build<'py>(
     trusted: &TrustedProxies,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.copy()?;
-    env.set_item(intern!(py, "REQUEST_METHOD"), latin1(py, head.method())?)?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), method(py, head.method())?)?;
     env.set_item(intern!(py, "SCRIPT_NAME"), latin1(py, place.script_name)?)?;
     env.set_item(intern!(py, "PATH_INFO"), latin1(py, place.path_info)?)?;
     env.set_item(intern!(py, "QUERY_STRING"), latin1(py, place.query)?)?;
@@ -75,9 +75,9 @@ pub fn build<'py>(
     env.set_item(intern!(py, "REQUEST_URI"), &target)?;
     env.set_item(intern!(py, "RAW_URI"), &target)?;
     let protocol = if head.minor_version == 0 {
-        "HTTP/1.0"
+        intern!(py, "HTTP/1.0")
     } else {
-        "HTTP/1.1"
+        intern!(py, "HTTP/1.1")
     };
     env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
     let (name, port) = server_name_and_port(head, place.local);
@@ -100,6 +100,16 @@ pub fn build<'py>(
     )?;
     add_headers(py, &env, head)?;
     Ok(env)
+}
+
+/// The request method as a str; the common ones are interned, not built per request.
+fn method<'py>(py: Python<'py>, method: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    Ok(match method {
+        b"GET" => intern!(py, "GET").clone(),
+        b"POST" => intern!(py, "POST").clone(),
+        b"HEAD" => intern!(py, "HEAD").clone(),
+        _ => latin1(py, method)?,
+    })
 }
 
 /// SERVER_NAME: the Host header's name, else the address the request came in on.
@@ -136,31 +146,55 @@ fn add_headers(py: Python<'_>, env: &Bound<'_, PyDict>, head: &Head) -> PyResult
         if name.contains(&b'_') {
             continue;
         }
-        let key = if name.eq_ignore_ascii_case(b"content-type") {
-            "CONTENT_TYPE".to_string()
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            "CONTENT_LENGTH".to_string()
-        } else {
-            let mut key = String::with_capacity(5 + name.len());
-            key.push_str("HTTP_");
-            key.extend(name.iter().map(|&b| match b {
-                b'-' => '_',
-                _ => b.to_ascii_uppercase() as char,
-            }));
-            key
-        };
+        let key = header_key(py, name);
         let value = latin1(py, value)?;
+        let key_text = key.to_str()?;
         match env.get_item(&key)? {
-            Some(previous) if key != "CONTENT_LENGTH" => {
-                let separator = if key == "HTTP_COOKIE" { "; " } else { ", " };
+            Some(previous) if key_text != "CONTENT_LENGTH" => {
+                let separator = if key_text == "HTTP_COOKIE" {
+                    "; "
+                } else {
+                    ", "
+                };
                 let joined = format!("{}{separator}{}", previous.str()?, value);
-                env.set_item(key, joined)?;
+                env.set_item(&key, joined)?;
             }
-            _ => env.set_item(key, value)?,
+            _ => env.set_item(&key, value)?,
         }
     }
     if head.framing == crate::http::body::Framing::Chunked {
-        let _ = env.del_item("CONTENT_LENGTH");
+        let _ = env.del_item(intern!(py, "CONTENT_LENGTH"));
     }
     Ok(())
+}
+
+/// The environ key for a header field name. The fields nearly every request carries get
+/// interned keys (no allocation, hash computed once); others are built.
+fn header_key<'py>(py: Python<'py>, name: &[u8]) -> Bound<'py, PyString> {
+    macro_rules! known {
+        ($($field:literal => $key:literal),* $(,)?) => {
+            $(if name.eq_ignore_ascii_case($field) {
+                return intern!(py, $key).clone();
+            })*
+        };
+    }
+    known!(
+        b"host" => "HTTP_HOST",
+        b"user-agent" => "HTTP_USER_AGENT",
+        b"accept" => "HTTP_ACCEPT",
+        b"accept-encoding" => "HTTP_ACCEPT_ENCODING",
+        b"accept-language" => "HTTP_ACCEPT_LANGUAGE",
+        b"connection" => "HTTP_CONNECTION",
+        b"cookie" => "HTTP_COOKIE",
+        b"referer" => "HTTP_REFERER",
+        b"content-type" => "CONTENT_TYPE",
+        b"content-length" => "CONTENT_LENGTH",
+    );
+    let mut key = String::with_capacity(5 + name.len());
+    key.push_str("HTTP_");
+    key.extend(name.iter().map(|&b| match b {
+        b'-' => '_',
+        _ => b.to_ascii_uppercase() as char,
+    }));
+    PyString::new(py, &key)
 }

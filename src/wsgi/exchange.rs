@@ -74,6 +74,10 @@ pub struct ExchangeSetup {
     pub http10: bool,
 }
 
+/// Room for what the server adds to an app's header lines: status line, Server, Date,
+/// Content-Length or Transfer-Encoding, Connection.
+const HEAD_ROOM: usize = 160;
+
 /// Decoded body bytes asked of the decoder at a time.
 const BODY_STEP: usize = 64 * 1024;
 
@@ -232,6 +236,11 @@ impl Exchange {
         crate::server::activity::progress();
         let mut head = Vec::new();
         if !self.headers_sent {
+            let header_lines = self
+                .start
+                .as_ref()
+                .map_or(0, |start| start.header_lines.len());
+            head.reserve(HEAD_ROOM + header_lines);
             self.encode_head_into(&mut head, total);
         }
         let writes_body = !self.head_only && self.framing_out != BodyFraming::None;

@@ -1,5 +1,7 @@
 //! `start_response(status, headers, exc_info=None)` and the `write(data)` it returns.
 //! Arguments are validated here, so nothing malformed can reach the wire.
+use std::borrow::Cow;
+
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
@@ -90,7 +92,7 @@ pub fn parse_start(
     let status = status
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err("status must be a str such as '200 OK'"))?;
-    let status_line = latin1(&status.to_cow()?, "status")?;
+    let status_line = latin1(&status.to_cow()?, "status")?.into_owned();
     let code = parse_status_code(&status_line)?;
     if !is_field_value(&status_line) {
         return Err(PyValueError::new_err("status contains control characters"));
@@ -123,8 +125,9 @@ pub fn parse_start(
             )));
         };
         let name_text = name.to_cow()?;
+        let value_text = value.to_cow()?;
         let name = latin1(&name_text, "header name")?;
-        let value = latin1(&value.to_cow()?, "header value")?;
+        let value = latin1(&value_text, "header value")?;
         if !is_token(&name) {
             return Err(PyValueError::new_err(format!(
                 "invalid header name {name_text:?}"
@@ -146,8 +149,8 @@ fn add_header(
     name: &[u8],
     value: &[u8],
 ) -> PyResult<()> {
-    let lower = name_text.to_ascii_lowercase();
-    if lower == "content-length" {
+    let is = |known: &str| name_text.eq_ignore_ascii_case(known);
+    if is("content-length") {
         let text = std::str::from_utf8(value).unwrap_or("").trim();
         let length: u64 = text
             .parse()
@@ -160,15 +163,15 @@ fn add_header(
         start.content_length = Some(length);
         return Ok(());
     }
-    if HOP_BY_HOP.contains(&lower.as_str()) {
-        if lower == "connection" {
+    if HOP_BY_HOP.iter().any(|hop| is(hop)) {
+        if is("connection") {
             start.close_requested |= value
                 .split(|&b| b == b',')
                 .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
         return Ok(());
     }
-    if lower == "date" {
+    if is("date") {
         return Ok(()); // the server sends its own, always current
     }
     start.header_lines.extend_from_slice(name);
@@ -195,11 +198,16 @@ fn parse_status_code(line: &[u8]) -> PyResult<u16> {
     })
 }
 
-/// Encodes text as latin-1, refusing characters above U+00FF.
-fn latin1(text: &str, what: &str) -> PyResult<Vec<u8>> {
+/// Encodes text as latin-1, refusing characters above U+00FF. ASCII (nearly every status
+/// and header) is its own encoding and is borrowed as it is.
+fn latin1<'t>(text: &'t str, what: &str) -> PyResult<Cow<'t, [u8]>> {
+    if text.is_ascii() {
+        return Ok(Cow::Borrowed(text.as_bytes()));
+    }
     text.chars()
         .map(|c| u8::try_from(u32::from(c)).ok())
         .collect::<Option<Vec<u8>>>()
+        .map(Cow::Owned)
         .ok_or_else(|| PyValueError::new_err(format!("{what} {text:?} is not latin-1")))
 }
 
@@ -219,7 +227,8 @@ mod tests {
 
     #[test]
     fn latin1_encoding() {
-        assert_eq!(latin1("café", "x").unwrap(), b"caf\xe9");
+        assert_eq!(latin1("café", "x").unwrap().as_ref(), b"caf\xe9");
+        assert_eq!(latin1("plain", "x").unwrap().as_ref(), b"plain");
         assert!(latin1("snow ☃", "x").is_err());
     }
 }
