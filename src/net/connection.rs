@@ -2,6 +2,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::io::{Readiness, Wait, read_some, wait_ready, write_all};
@@ -9,6 +10,15 @@ use super::stream::{Peers, Stream};
 
 /// Bytes asked of the kernel per read.
 pub const READ_CHUNK: usize = 16 * 1024;
+
+/// A TCP connection's addresses as the environ shows them, formatted on its first request
+/// and reused by the requests that follow on it.
+pub struct AddressText {
+    pub remote_addr: String,
+    pub remote_port: String,
+    pub local_addr: String,
+    pub local_port: String,
+}
 
 pub struct Connection {
     pub stream: Stream,
@@ -27,6 +37,7 @@ pub struct Connection {
     /// input raises a new (edge-triggered) event, so reading again now would only return
     /// EAGAIN. Cleared whenever the event loop hands the connection out.
     pub drained: bool,
+    address_text: Option<Arc<AddressText>>,
 }
 
 impl Connection {
@@ -42,7 +53,22 @@ impl Connection {
             head_started: None,
             served: 0,
             drained: false,
+            address_text: None,
         }
+    }
+
+    /// The addresses as text; None on unix sockets.
+    pub fn address_text(&mut self) -> Option<Arc<AddressText>> {
+        let (peer, local) = (self.peer?, self.local?);
+        let text = self.address_text.get_or_insert_with(|| {
+            Arc::new(AddressText {
+                remote_addr: peer.ip().to_string(),
+                remote_port: peer.port().to_string(),
+                local_addr: local.ip().to_string(),
+                local_port: local.port().to_string(),
+            })
+        });
+        Some(text.clone())
     }
 
     pub fn fd(&self) -> RawFd {

@@ -219,12 +219,12 @@ fn run_app(
     ctx: &Context,
     py: Python<'_>,
     app: AppTarget<'_, '_>,
-    conn: Connection,
+    mut conn: Connection,
     head: &Head,
     split: (&[u8], &[u8], &[u8]),
 ) -> (Connection, Answered) {
     let (script_name, path_info, query) = split;
-    let place = place(&conn, script_name, path_info, query);
+    let place = place(&mut conn, script_name, path_info, query);
     let template = ctx.environ_template.bind(py);
     activity::app_call_started(conn.fd());
     let answered = call::run(
@@ -242,7 +242,7 @@ fn run_app(
 }
 
 fn place<'a>(
-    conn: &Connection,
+    conn: &mut Connection,
     script_name: &'a [u8],
     path_info: &'a [u8],
     query: &'a [u8],
@@ -252,7 +252,7 @@ fn place<'a>(
         path_info,
         query,
         peer: conn.peer,
-        local: conn.local,
+        addresses: conn.address_text(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The WSGI environ: a per-mount template dict of constant keys, copied for each request and
 //! filled with that request's CGI variables and HTTP_* headers (latin-1 strings, PEP 3333).
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -8,6 +9,7 @@ use pyo3::{ffi, intern};
 
 use crate::http::forwarded::{TrustedProxies, client_view};
 use crate::http::request::Head;
+use crate::net::connection::AddressText;
 
 /// What the environ says about the server as a whole.
 pub struct ServerTraits {
@@ -15,9 +17,42 @@ pub struct ServerTraits {
     pub multiprocess: bool,
 }
 
+/// Entries an environ has room for from the start: the template's, the per-request
+/// variables and a dozen headers. Copies of the template keep its table size, so a request
+/// fills its environ without the dict resizing (three resizes per request otherwise).
+const ENVIRON_ENTRIES: ffi::Py_ssize_t = 40;
+
+/// Keys `build` (and the caller, for wsgi.input) sets on every request. The template holds
+/// them with None so each request replaces values in place instead of inserting keys.
+const PER_REQUEST_KEYS: [&str; 11] = [
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REQUEST_URI",
+    "RAW_URI",
+    "SERVER_PROTOCOL",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.input_terminated",
+    "wsgi.input",
+];
+
+unsafe extern "C" {
+    /// CPython's presized dict constructor (exported by libpython; not in the limited API).
+    fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
+}
+
 /// The constant part of every environ, built once.
 pub fn template(py: Python<'_>, traits: &ServerTraits) -> PyResult<Py<PyDict>> {
-    let dict = PyDict::new(py);
+    // SAFETY: the GIL is held; the result is a new reference or NULL with an exception set.
+    let dict = unsafe {
+        Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(ENVIRON_ENTRIES))?
+            .cast_into_unchecked::<PyDict>()
+    };
+    for key in PER_REQUEST_KEYS {
+        dict.set_item(PyString::intern(py, key), py.None())?;
+    }
     dict.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
     dict.set_item("wsgi.url_scheme", "http")?;
     dict.set_item("wsgi.errors", py.import("sys")?.getattr("stderr")?)?;
@@ -55,7 +90,8 @@ pub struct RequestPlace<'a> {
     pub query: &'a [u8],
     /// None on unix sockets: REMOTE_ADDR/REMOTE_PORT are then left out.
     pub peer: Option<SocketAddr>,
-    pub local: Option<SocketAddr>,
+    /// The TCP addresses as text (None on unix sockets).
+    pub addresses: Option<Arc<AddressText>>,
 }
 
 /// A fresh environ for one request (without wsgi.input, which the caller adds).
@@ -80,12 +116,12 @@ pub fn build<'py>(
         intern!(py, "HTTP/1.1")
     };
     env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
-    let (name, port) = server_name_and_port(head, place.local);
+    let (name, port) = server_name_and_port(head, place.addresses.as_deref());
     env.set_item(intern!(py, "SERVER_NAME"), name)?;
     env.set_item(intern!(py, "SERVER_PORT"), port)?;
-    if let Some(peer) = place.peer {
-        env.set_item(intern!(py, "REMOTE_ADDR"), peer.ip().to_string())?;
-        env.set_item(intern!(py, "REMOTE_PORT"), peer.port().to_string())?;
+    if let Some(text) = &place.addresses {
+        env.set_item(intern!(py, "REMOTE_ADDR"), &text.remote_addr)?;
+        env.set_item(intern!(py, "REMOTE_PORT"), &text.remote_port)?;
     }
     let client = client_view(head, place.peer, trusted);
     if let Some(addr) = client.addr {
@@ -115,7 +151,7 @@ fn method<'py>(py: Python<'py>, method: &[u8]) -> PyResult<Bound<'py, PyString>>
 /// SERVER_NAME: the Host header's name, else the address the request came in on.
 /// SERVER_PORT: the port the request came in on; on a unix socket, the Host header's port
 /// or 80 (PEP 3333 wants both non-empty).
-fn server_name_and_port(head: &Head, local: Option<SocketAddr>) -> (String, String) {
+fn server_name_and_port<'a>(head: &'a Head, local: Option<&'a AddressText>) -> (&'a str, &'a str) {
     let host = head
         .header("host")
         .and_then(|h| std::str::from_utf8(h).ok())
@@ -126,14 +162,14 @@ fn server_name_and_port(head: &Head, local: Option<SocketAddr>) -> (String, Stri
     };
     let name = name.trim_start_matches('[').trim_end_matches(']');
     let name = match (name.is_empty(), local) {
-        (false, _) => name.to_string(),
-        (true, Some(local)) => local.ip().to_string(),
-        (true, None) => "localhost".to_string(),
+        (false, _) => name,
+        (true, Some(local)) => &local.local_addr,
+        (true, None) => "localhost",
     };
     let port = match (local, host_port) {
-        (Some(local), _) => local.port().to_string(),
-        (None, Some(port)) if !port.is_empty() => port.to_string(),
-        (None, _) => "80".to_string(),
+        (Some(local), _) => &local.local_port,
+        (None, Some(port)) if !port.is_empty() => port,
+        (None, _) => "80",
     };
     (name, port)
 }
