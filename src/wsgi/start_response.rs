@@ -47,7 +47,7 @@ impl StartResponse {
             }
             Ok(())
         })?;
-        slf.getattr("write")
+        slf.getattr(pyo3::intern!(slf.py(), "write"))
     }
 
     /// The legacy `write(data)` callable: sends `data` at once, headers first.
