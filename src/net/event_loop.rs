@@ -31,6 +31,8 @@ pub struct LoopSettings {
     pub share_accepts: bool,
     /// How long the loop may go without a poller before an idle thread takes it.
     pub handoff: Duration,
+    /// Threads that take work from this loop.
+    pub threads: usize,
 }
 
 enum Slot {
@@ -57,6 +59,9 @@ pub struct EventLoop {
     shared: Mutex<Shared>,
     wake_idle: Condvar,
     polling: AtomicBool,
+    /// Set by the monitor while requests in progress are stuck (waiting, or computing for
+    /// long): extra threads are then wanted; otherwise one awake thread is enough.
+    helpers_wanted: AtomicBool,
     /// Nanoseconds since `epoch` when a poller last left the poll call.
     last_poll: AtomicU64,
     epoch: Instant,
@@ -92,6 +97,7 @@ impl EventLoop {
             }),
             wake_idle: Condvar::new(),
             polling: AtomicBool::new(false),
+            helpers_wanted: AtomicBool::new(false),
             last_poll: AtomicU64::new(0),
             epoch: Instant::now(),
             waker,
@@ -133,6 +139,12 @@ impl EventLoop {
         loop {
             {
                 let mut shared = self.lock();
+                if self.surplus(&shared) {
+                    // More threads are up than the work needs (the one that was stuck is
+                    // back): this one sleeps again rather than queue for the GIL.
+                    self.sleep(shared);
+                    continue;
+                }
                 if let Some((token, mut conn)) = shared.ready.pop_front() {
                     // It is handed out because the loop saw new input: read again.
                     conn.drained = false;
@@ -147,16 +159,27 @@ impl EventLoop {
                 self.poll_once(&mut poll, events);
                 continue;
             }
-            let mut shared = self.lock();
+            let shared = self.lock();
             if shared.ready.is_empty() && !self.is_stopping() {
-                shared.sleeping += 1;
-                let (mut shared, _) = self
-                    .wake_idle
-                    .wait_timeout(shared, Duration::from_secs(1))
-                    .unwrap_or_else(|p| p.into_inner());
-                shared.sleeping -= 1;
+                self.sleep(shared);
             }
         }
+    }
+
+    /// Whether the calling thread is one more than the work needs.
+    fn surplus(&self, shared: &Shared) -> bool {
+        let awake = self.settings.threads.saturating_sub(shared.sleeping);
+        awake > 1 && !self.helpers_wanted.load(Ordering::Acquire) && !self.is_stopping()
+    }
+
+    /// Waits to be woken (by the monitor, or `stop`), at most a second.
+    fn sleep(&self, mut shared: MutexGuard<'_, Shared>) {
+        shared.sleeping += 1;
+        let (mut shared, _) = self
+            .wake_idle
+            .wait_timeout(shared, Duration::from_secs(1))
+            .unwrap_or_else(|p| p.into_inner());
+        shared.sleeping -= 1;
     }
 
     fn poll_once(&self, poll: &mut Poll, events: &mut Events) {
@@ -329,26 +352,49 @@ impl EventLoop {
     /// for longer than the threshold, e.g. because the poller is running a slow request.
     ///
     /// `longest_request` tells how long the oldest request still in progress has run. A
-    /// poller that is merely busy with a batch of quick requests is left alone: waking a
-    /// helper then would only make the threads fight over the GIL (measured: Flask's p99
-    /// went from ~10 ms to over 500 ms). Only a request that itself runs past the threshold
-    /// (a sleeping app, a slow client) brings a helper in.
+    /// poller that is merely busy with a batch of quick requests is left alone, and so is a
+    /// worker that computes flat out (its CPU time kept pace with the clock): a second
+    /// Python thread would only queue for the GIL, and its wait would make the next check
+    /// see a "slow" request and wake a third (measured with Flask: the threads took turns
+    /// some 1,600 times a second). A helper comes in when the requests in progress are
+    /// waiting (on a socket, a database, a sleep), or when one has computed for so long
+    /// that the connections behind it must not wait any more.
     pub fn monitor(&self, longest_request: impl Fn() -> Duration) {
         let threshold = self.settings.handoff;
+        let mut window_start = (Instant::now(), process_cpu_time());
         while !self.is_stopping() {
             std::thread::sleep(threshold);
+            let now = (Instant::now(), process_cpu_time());
+            let wall = now.0 - window_start.0;
+            let computing = now.1.saturating_sub(window_start.1) * 2 >= wall;
+            window_start = now;
+            let longest = longest_request();
+            let stuck = longest >= threshold && (!computing || longest >= threshold * LONG_COMPUTE);
+            self.helpers_wanted.store(stuck, Ordering::Release);
             if self.polling.load(Ordering::Acquire) {
                 continue;
             }
             let idle_for = self
                 .now_nanos()
                 .saturating_sub(self.last_poll.load(Ordering::Acquire));
-            if idle_for >= threshold.as_nanos() as u64
-                && longest_request() >= threshold
-                && self.lock().sleeping > 0
-            {
+            if idle_for >= threshold.as_nanos() as u64 && stuck && self.lock().sleeping > 0 {
                 self.wake_idle.notify_one();
             }
         }
     }
+}
+
+/// How many hand-off thresholds a request may compute, holding the loop, before a helper
+/// takes the loop anyway.
+const LONG_COMPUTE: u32 = 20;
+
+/// CPU time used so far by all threads of this process.
+fn process_cpu_time() -> Duration {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into memory we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut time) };
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }

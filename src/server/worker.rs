@@ -344,6 +344,7 @@ fn build_context(
         max_connections: config.max_connections,
         handoff: HANDOFF,
         share_accepts: multiprocess,
+        threads: config.threads as usize,
     };
     Ok(Context {
         event_loop: EventLoop::new(listeners, settings)?,
