@@ -41,3 +41,65 @@ def test_requests_in_flight_are_bounded_by_threads(start_server):
     took = time.monotonic() - started
     assert results == ["slept 1"] * 4
     assert took >= 1.9, "two threads cannot run four 1 s requests in under 2 s"
+
+
+def test_a_finished_response_is_not_held_behind_a_slow_request(start_server):
+    """Small finished responses are written in batches; one must not wait for a slow
+    request that the same batch ran into. With one thread busy on a first request, a quick
+    and a slow request arrive together and are served in one batch."""
+    import socket
+
+    from conftest import ResponseReader
+
+    server = start_server("--threads", "1")
+    for _ in range(3):
+        busy = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        busy.sendall(b"GET /sleepy.py?0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        quick = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        started = time.monotonic()
+        quick.sendall(b"GET /sayhello.py?name=q HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.01)
+        slow.sendall(b"GET /sleepy.py?1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = ResponseReader(quick).read()
+        took = time.monotonic() - started
+        assert status == 200 and b"Hello, q!" in body
+        assert took < 0.8, f"the quick response took {took:.2f} s"
+        assert ResponseReader(slow).read()[2] == b"slept 1"
+        assert ResponseReader(busy).read()[2] == b"slept 0.3"
+        for sock in (busy, quick, slow):
+            sock.close()
+
+
+def test_many_keep_alive_clients_get_their_own_responses_in_order(server):
+    """Responses of many concurrent pipelining clients, written in batches, reach the right
+    client in request order."""
+    import socket
+
+    from conftest import ResponseReader
+
+    def client(number, failures):
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                requests_ = b"".join(
+                    b"GET /sayhello.py?name=c%dr%d HTTP/1.1\r\nHost: x\r\n\r\n" % (number, i)
+                    for i in range(20)
+                )
+                sock.sendall(requests_)
+                reader = ResponseReader(sock)
+                for i in range(20):
+                    status, _, body = reader.read()
+                    expected = b"Hello, c%dr%d!" % (number, i)
+                    if status != 200 or expected not in body:
+                        failures.append((number, i, status, body))
+        except OSError as err:
+            failures.append((number, repr(err)))
+
+    failures = []
+    threads = [threading.Thread(target=client, args=(n, failures)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -310,6 +310,7 @@ pub fn serve(
         let socket = conn.fd();
         let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
         // Head and body leave in the same segment(s), the body copied by the kernel.
+        conn.flush(timeout)?;
         send_more(socket, &reply, &mut wait)?;
         send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
     }

@@ -11,6 +11,9 @@ use super::stream::{Peers, Stream};
 /// Bytes asked of the kernel per read.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// Largest finished response held back to leave with the rest of its batch (see `hold`).
+pub const HOLD_LIMIT: usize = 16 * 1024;
+
 /// A TCP connection's addresses as the environ shows them, formatted on its first request
 /// and reused by the requests that follow on it.
 pub struct AddressText {
@@ -37,6 +40,10 @@ pub struct Connection {
     /// input raises a new (edge-triggered) event, so reading again now would only return
     /// EAGAIN. Cleared whenever the event loop hands the connection out.
     pub drained: bool,
+    /// Finished responses not written yet: they leave together with the other responses
+    /// this thread finishes in the same batch of ready connections (see `EventLoop::park`).
+    /// Every write on the connection sends them first, so order is kept.
+    pub held: Vec<u8>,
     address_text: Option<Arc<AddressText>>,
 }
 
@@ -53,6 +60,7 @@ impl Connection {
             head_started: None,
             served: 0,
             drained: false,
+            held: Vec::new(),
             address_text: None,
         }
     }
@@ -96,11 +104,49 @@ impl Connection {
         Ok(read)
     }
 
+    /// Writes all of `parts` after any held-back responses, blocking through `wait`.
+    pub fn write(&mut self, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
+        if self.held.is_empty() {
+            return write_all(&mut self.stream, parts, wait);
+        }
+        let held = std::mem::take(&mut self.held);
+        let mut all = [&[][..]; 8];
+        if parts.len() < all.len() {
+            all[0] = &held;
+            all[1..=parts.len()].copy_from_slice(parts);
+            return write_all(&mut self.stream, &all[..=parts.len()], wait);
+        }
+        write_all(&mut self.stream, &[&held], wait)?;
+        write_all(&mut self.stream, parts, wait)
+    }
+
+    /// Sends the end of a response: small ones are held back (`held`) to go out with the
+    /// rest of the batch, which spares the client a wake-up per response.
+    pub fn finish_response(&mut self, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
+        let size: usize = parts.iter().map(|part| part.len()).sum();
+        if self.held.len() + size > HOLD_LIMIT {
+            return self.write(parts, wait);
+        }
+        self.held.reserve(size);
+        for part in parts {
+            self.held.extend_from_slice(part);
+        }
+        Ok(())
+    }
+
     /// Writes all of `parts`, blocking up to `timeout` per wait, without Python involved.
     pub fn write_blocking(&mut self, parts: &[&[u8]], timeout: Duration) -> io::Result<()> {
         let fd = self.fd();
         let mut wait = |readiness: Readiness| wait_ready(fd, readiness, timeout);
-        write_all(&mut self.stream, parts, &mut wait)
+        self.write(parts, &mut wait)
+    }
+
+    /// Writes the held-back responses, if any.
+    pub fn flush(&mut self, timeout: Duration) -> io::Result<()> {
+        match self.held.is_empty() {
+            true => Ok(()),
+            false => self.write_blocking(&[], timeout),
+        }
     }
 }
 

@@ -34,7 +34,7 @@ pub fn serve(ctx: &Context, work: Work) {
     loop {
         match next_request(ctx, &mut conn) {
             Next::Wait => return ctx.event_loop.park(token, conn),
-            Next::Close => return ctx.event_loop.close(token),
+            Next::Close => return close(ctx, token, conn),
             Next::Request(mut head) => {
                 if ctx.event_loop.is_stopping() {
                     head.keep_alive = false;
@@ -53,11 +53,17 @@ pub fn serve(ctx: &Context, work: Work) {
                     ctx.event_loop.stop();
                 }
                 if !answered.reusable {
-                    return ctx.event_loop.close(token);
+                    return close(ctx, token, conn);
                 }
             }
         }
     }
+}
+
+/// Closes the connection once what it holds back has been sent.
+fn close(ctx: &Context, token: usize, mut conn: Connection) {
+    let _ = conn.flush(ctx.call.io_timeout);
+    ctx.event_loop.close(token);
 }
 
 fn next_request(ctx: &Context, conn: &mut Connection) -> Next {

@@ -345,6 +345,7 @@ fn build_context(
         handoff: HANDOFF,
         share_accepts: multiprocess,
         threads: config.threads as usize,
+        write_timeout: config.io_timeout(),
     };
     Ok(Context {
         event_loop: EventLoop::new(listeners, settings)?,

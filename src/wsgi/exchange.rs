@@ -13,7 +13,7 @@ use crate::http::response::{
     BodyFraming, CHUNK_END, LAST_CHUNK, chunk_header, encode_head, status_forbids_body,
 };
 use crate::net::connection::Connection;
-use crate::net::io::{Wait, write_all};
+use crate::net::io::Wait;
 
 /// What `start_response` recorded: a validated status line and encoded header lines.
 #[derive(Debug, Clone)]
@@ -180,11 +180,7 @@ impl Exchange {
         if self.continue_pending {
             self.continue_pending = false;
             if !self.headers_sent {
-                write_all(
-                    &mut self.conn.stream,
-                    &[b"HTTP/1.1 100 Continue\r\n\r\n"],
-                    wait,
-                )?;
+                self.conn.write(&[b"HTTP/1.1 100 Continue\r\n\r\n"], wait)?;
             }
         }
         match self.conn.read_more(wait)? {
@@ -249,20 +245,20 @@ impl Exchange {
         } else {
             &[][..]
         };
-        let result = if data.is_empty() {
-            if head.is_empty() {
-                return Ok(());
-            }
-            write_all(&mut self.conn.stream, &[&head], wait)
+        let completes = match self.framing_out {
+            _ if !writes_body => true,
+            BodyFraming::Length(expected) => self.sent + data.len() as u64 == expected,
+            _ => false,
+        };
+        let result = if data.is_empty() && head.is_empty() {
+            return Ok(());
+        } else if completes {
+            self.conn.finish_response(&[&head, data], wait)
         } else if self.framing_out == BodyFraming::Chunked {
             let size = chunk_header(data.len());
-            write_all(
-                &mut self.conn.stream,
-                &[&head, &size, data, CHUNK_END],
-                wait,
-            )
+            self.conn.write(&[&head, &size, data, CHUNK_END], wait)
         } else {
-            write_all(&mut self.conn.stream, &[&head, data], wait)
+            self.conn.write(&[&head, data], wait)
         };
         self.sent += data.len() as u64;
         result.map_err(|err| {
@@ -278,7 +274,7 @@ impl Exchange {
         }
         match self.framing_out {
             BodyFraming::Chunked if !self.head_only => {
-                write_all(&mut self.conn.stream, &[LAST_CHUNK], wait).map_err(|err| {
+                self.conn.write(&[LAST_CHUNK], wait).map_err(|err| {
                     self.broken = true;
                     ExchangeError::Client(err)
                 })
