@@ -1,5 +1,6 @@
 """Static files from --html: index pages, types, validators, ranges, HEAD and confinement."""
 import os
+import time
 
 import requests
 
@@ -100,3 +101,44 @@ def test_post_to_static_is_405(server):
     response = requests.post(server.url + "/index.html", data=b"x")
     assert response.status_code == 405
     assert response.headers["Allow"] == "GET, HEAD"
+
+
+def test_small_files_served_from_memory_follow_every_change(server, site, tmp_path):
+    """Small files are kept in memory; an edit of the same size, a replacement and a
+    symlink to a file outside the root are all seen on the next request."""
+    target = site / "html" / "note.txt"
+    target.write_bytes(b"first version")
+    time.sleep(2.1)  # files that changed in the last two seconds are not kept
+    for _ in range(3):  # the later requests come from memory
+        assert requests.get(server.url + "/note.txt").content == b"first version"
+    target.write_bytes(b"other version")  # same size
+    assert requests.get(server.url + "/note.txt").content == b"other version"
+    replacement = site / "html" / "note.new"
+    replacement.write_bytes(b"replaced by rename")
+    os.replace(replacement, target)
+    assert requests.get(server.url + "/note.txt").content == b"replaced by rename"
+    secret = tmp_path / "outside-secret.txt"
+    secret.write_bytes(b"outside secret")
+    target.unlink()
+    target.symlink_to(secret)
+    response = requests.get(server.url + "/note.txt")
+    assert response.status_code in (403, 404) and b"outside secret" not in response.content
+    target.unlink()
+    assert requests.get(server.url + "/note.txt").status_code == 404
+
+
+def test_ranges_and_validators_of_a_file_in_memory(server, site):
+    (site / "html" / "abc.txt").write_bytes(b"abcdefghij")
+    time.sleep(2.1)  # settled: the next requests are answered from memory
+    first = requests.get(server.url + "/abc.txt")
+    again = requests.get(server.url + "/abc.txt")
+    assert first.content == again.content == b"abcdefghij"
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Content-Type"] == "text/plain; charset=utf-8"
+    part = requests.get(server.url + "/abc.txt", headers={"Range": "bytes=2-4"})
+    assert (part.status_code, part.content) == (206, b"cde")
+    assert part.headers["Content-Range"] == "bytes 2-4/10"
+    cached = requests.get(server.url + "/abc.txt", headers={"If-None-Match": first.headers["ETag"]})
+    assert cached.status_code == 304 and cached.content == b""
+    head = requests.head(server.url + "/abc.txt")
+    assert head.headers["Content-Length"] == "10" and head.content == b""

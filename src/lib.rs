@@ -7,5 +7,6 @@ pub mod logging;
 pub mod net;
 pub mod route;
 pub mod server;
+pub mod static_cache;
 pub mod static_files;
 pub mod wsgi;

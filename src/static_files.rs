@@ -2,16 +2,18 @@
 //! symlinks leading out), MIME types, validators (ETag, Last-Modified → 304), single byte
 //! ranges (206/416) and sendfile(2) for the body.
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::request::Head;
 use crate::http::response::{Answered, BodyFraming, encode_head, error_page, simple_response};
 use crate::net::connection::Connection;
 use crate::net::io::{Readiness, send_file, send_more, wait_ready};
+use crate::static_cache::{self, CachedFile};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
@@ -140,7 +142,7 @@ mod beneath {
     use std::ffi::CString;
     use std::fs::File;
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,6 +150,15 @@ mod beneath {
 
     static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
     static ROOTS: OnceLock<RwLock<HashMap<PathBuf, OwnedFd>>> = OnceLock::new();
+
+    /// The root's directory handle, once a confined open has been made below it.
+    pub fn root_fd(root: &Path) -> Option<RawFd> {
+        if UNSUPPORTED.load(Ordering::Relaxed) {
+            return None;
+        }
+        let roots = ROOTS.get()?.read().ok()?;
+        roots.get(root).map(|fd| fd.as_raw_fd())
+    }
 
     /// None: openat2 is not available here (use the fallback).
     pub fn open(root: &Path, relative: &Path) -> Option<io::Result<File>> {
@@ -232,35 +243,70 @@ pub fn serve(
         conn.write_blocking(&[&reply], timeout)?;
         return Ok(Answered::new(405, page.len() as u64, keep_alive));
     }
-    let (file, path) = match open(root, rest) {
-        Opened::File { file, path } => (file, path),
-        Opened::AddSlash => {
-            let mut location = b"Location: ".to_vec();
-            location.extend_from_slice(raw_path);
-            location.extend_from_slice(b"/\r\n");
-            let reply = simple_response(301, &location, "", keep_alive, head_only);
-            conn.write_blocking(&[&reply], timeout)?;
-            return Ok(Answered::new(301, 0, keep_alive));
-        }
-        refused => {
-            let status = if matches!(refused, Opened::Forbidden) {
-                403
-            } else {
-                404
-            };
-            let page = error_page(status, "");
-            let reply = simple_response(status, b"", &page, keep_alive, head_only);
-            conn.write_blocking(&[&reply], timeout)?;
-            let bytes = if head_only { 0 } else { page.len() as u64 };
-            return Ok(Answered::new(status, bytes, keep_alive));
+    let cached = relative_path(rest).and_then(|relative| {
+        let root_fd = beneath::root_fd(root)?;
+        static_cache::lookup(root, root_fd, &relative)
+    });
+    let source = match cached {
+        Some(cached) => Source::Memory(cached),
+        None => match open(root, rest) {
+            Opened::File { file, path } => Source::Disk { file, path },
+            Opened::AddSlash => {
+                let mut location = b"Location: ".to_vec();
+                location.extend_from_slice(raw_path);
+                location.extend_from_slice(b"/\r\n");
+                let reply = simple_response(301, &location, "", keep_alive, head_only);
+                conn.write_blocking(&[&reply], timeout)?;
+                return Ok(Answered::new(301, 0, keep_alive));
+            }
+            refused => {
+                let status = if matches!(refused, Opened::Forbidden) {
+                    403
+                } else {
+                    404
+                };
+                let page = error_page(status, "");
+                let reply = simple_response(status, b"", &page, keep_alive, head_only);
+                conn.write_blocking(&[&reply], timeout)?;
+                let bytes = if head_only { 0 } else { page.len() as u64 };
+                return Ok(Answered::new(status, bytes, keep_alive));
+            }
+        },
+    };
+    let file = match source {
+        Source::Memory(cached) => cached,
+        Source::Disk { file, path } => {
+            let described = describe(&file, &path)?;
+            match remember(root, rest, &path, &file, &described) {
+                Some(cached) => cached,
+                None => return send_from_disk(conn, head, &file, &described, keep_alive, timeout),
+            }
         }
     };
+    send_from_memory(conn, head, &file, keep_alive, timeout)
+}
+
+/// Where a static response's bytes come from.
+enum Source {
+    Memory(Arc<CachedFile>),
+    Disk { file: File, path: PathBuf },
+}
+
+/// A file's validators and the header lines that describe it.
+struct Described {
+    size: u64,
+    modified: SystemTime,
+    etag: String,
+    headers: Vec<u8>,
+}
+
+fn describe(file: &File, path: &Path) -> io::Result<Described> {
     let meta = file.metadata()?;
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let size = meta.len();
     let etag = entity_tag(modified, size);
     let mut headers = Vec::with_capacity(256);
-    push_header(&mut headers, "Content-Type", &content_type(&path));
+    push_header(&mut headers, "Content-Type", &content_type(path));
     push_header(
         &mut headers,
         "Last-Modified",
@@ -268,42 +314,205 @@ pub fn serve(
     );
     push_header(&mut headers, "ETag", &etag);
     headers.extend_from_slice(b"Accept-Ranges: bytes\r\n");
-    if not_modified(head, &etag, modified) {
-        let mut reply = Vec::with_capacity(256);
-        encode_head(
-            &mut reply,
-            b"304 Not Modified",
-            &headers,
-            BodyFraming::None,
-            keep_alive,
-            head.minor_version == 0,
-        );
-        conn.write_blocking(&[&reply], timeout)?;
-        return Ok(Answered::new(304, 0, keep_alive));
+    Ok(Described {
+        size,
+        modified,
+        etag,
+        headers,
+    })
+}
+
+/// Reads a small file named directly by the request into the cache.
+fn remember(
+    root: &Path,
+    rest: &[u8],
+    path: &Path,
+    file: &File,
+    described: &Described,
+) -> Option<Arc<CachedFile>> {
+    if described.size > static_cache::MAX_FILE || relative_path(rest).as_deref() != Some(path) {
+        return None;
     }
-    let (status_line, start, len): (&[u8], u64, u64) = match requested_range(head, &etag, size) {
-        RangeAnswer::Whole => (b"200 OK", 0, size),
+    let identity = static_cache::Identity::of_file(file)?;
+    if !identity.settled() {
+        return None;
+    }
+    let mut body = Vec::with_capacity(described.size as usize);
+    let read = file.take(described.size + 1).read_to_end(&mut body).ok()?;
+    if read as u64 != described.size {
+        return None; // changing while read: serve it from disk this time
+    }
+    let cached = Arc::new(CachedFile {
+        identity,
+        headers: described.headers.clone(),
+        etag: described.etag.clone(),
+        modified: described.modified,
+        body,
+    });
+    static_cache::insert(root, path, cached.clone());
+    Some(cached)
+}
+
+/// What a GET/HEAD for a file answers, whatever the bytes come from.
+enum Plan {
+    NotModified,
+    Unsatisfiable(Vec<u8>),
+    Send {
+        status_line: &'static [u8],
+        headers: Vec<u8>,
+        start: u64,
+        len: u64,
+    },
+}
+
+fn plan(head: &Head, headers: &[u8], etag: &str, modified: SystemTime, size: u64) -> Plan {
+    if not_modified(head, etag, modified) {
+        return Plan::NotModified;
+    }
+    let mut headers = headers.to_vec();
+    match requested_range(head, etag, size) {
+        RangeAnswer::Whole => Plan::Send {
+            status_line: b"200 OK",
+            headers,
+            start: 0,
+            len: size,
+        },
         RangeAnswer::Part(start, end) => {
-            let value = format!("bytes {start}-{end}/{size}");
-            push_header(&mut headers, "Content-Range", &value);
-            (b"206 Partial Content", start, end - start + 1)
+            push_header(
+                &mut headers,
+                "Content-Range",
+                &format!("bytes {start}-{end}/{size}"),
+            );
+            Plan::Send {
+                status_line: b"206 Partial Content",
+                headers,
+                start,
+                len: end - start + 1,
+            }
         }
         RangeAnswer::Unsatisfiable => {
             push_header(&mut headers, "Content-Range", &format!("bytes */{size}"));
-            let reply = simple_response(416, &headers, "", keep_alive, head_only);
-            conn.write_blocking(&[&reply], timeout)?;
-            return Ok(Answered::new(416, 0, keep_alive));
+            Plan::Unsatisfiable(headers)
         }
-    };
+    }
+}
+
+/// Answers what is not a body: 304 and 416. None when there is a body to send.
+fn answer_without_body(
+    conn: &mut Connection,
+    head: &Head,
+    plan: &Plan,
+    headers: &[u8],
+    keep_alive: bool,
+    timeout: Duration,
+) -> Option<io::Result<Answered>> {
+    match plan {
+        Plan::NotModified => {
+            let mut reply = Vec::with_capacity(256);
+            encode_head(
+                &mut reply,
+                b"304 Not Modified",
+                headers,
+                BodyFraming::None,
+                keep_alive,
+                head.minor_version == 0,
+            );
+            let sent = conn.write_blocking(&[&reply], timeout);
+            Some(sent.map(|()| Answered::new(304, 0, keep_alive)))
+        }
+        Plan::Unsatisfiable(headers) => {
+            let reply = simple_response(416, headers, "", keep_alive, head.is_head());
+            let sent = conn.write_blocking(&[&reply], timeout);
+            Some(sent.map(|()| Answered::new(416, 0, keep_alive)))
+        }
+        Plan::Send { .. } => None,
+    }
+}
+
+/// The head of a 200/206 response.
+fn send_head(
+    head: &Head,
+    status_line: &[u8],
+    headers: &[u8],
+    len: u64,
+    keep_alive: bool,
+) -> Vec<u8> {
     let mut reply = Vec::with_capacity(320);
     encode_head(
         &mut reply,
         status_line,
-        &headers,
+        headers,
         BodyFraming::Length(len),
         keep_alive,
         head.minor_version == 0,
     );
+    reply
+}
+
+fn send_from_memory(
+    conn: &mut Connection,
+    head: &Head,
+    file: &CachedFile,
+    keep_alive: bool,
+    timeout: Duration,
+) -> io::Result<Answered> {
+    let size = file.body.len() as u64;
+    let plan = plan(head, &file.headers, &file.etag, file.modified, size);
+    if let Some(answered) =
+        answer_without_body(conn, head, &plan, &file.headers, keep_alive, timeout)
+    {
+        return answered;
+    }
+    let Plan::Send {
+        status_line,
+        headers,
+        start,
+        len,
+    } = plan
+    else {
+        unreachable!("answered above");
+    };
+    let reply = send_head(head, status_line, &headers, len, keep_alive);
+    let body = match head.is_head() {
+        true => &[][..],
+        false => &file.body[start as usize..(start + len) as usize],
+    };
+    let socket = conn.fd();
+    let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
+    conn.finish_response(&[&reply, body], &mut wait)?;
+    let status = if len == size { 200 } else { 206 };
+    Ok(Answered::new(status, body.len() as u64, keep_alive))
+}
+
+fn send_from_disk(
+    conn: &mut Connection,
+    head: &Head,
+    file: &File,
+    described: &Described,
+    keep_alive: bool,
+    timeout: Duration,
+) -> io::Result<Answered> {
+    let Described {
+        size,
+        modified,
+        etag,
+        headers,
+    } = described;
+    let plan = plan(head, headers, etag, *modified, *size);
+    if let Some(answered) = answer_without_body(conn, head, &plan, headers, keep_alive, timeout) {
+        return answered;
+    }
+    let Plan::Send {
+        status_line,
+        headers,
+        start,
+        len,
+    } = plan
+    else {
+        unreachable!("answered above");
+    };
+    let reply = send_head(head, status_line, &headers, len, keep_alive);
+    let head_only = head.is_head();
     if head_only || len == 0 {
         conn.write_blocking(&[&reply], timeout)?;
     } else {
@@ -314,7 +523,7 @@ pub fn serve(
         send_more(socket, &reply, &mut wait)?;
         send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
     }
-    let status = if start == 0 && len == size { 200 } else { 206 };
+    let status = if start == 0 && len == *size { 200 } else { 206 };
     Ok(Answered::new(
         status,
         if head_only { 0 } else { len },
