@@ -1,4 +1,5 @@
 //! One client connection: its socket, unread input and the deadline that ends it if idle.
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -13,6 +14,13 @@ pub const READ_CHUNK: usize = 16 * 1024;
 
 /// Largest finished response held back to leave with the rest of its batch (see `hold`).
 pub const HOLD_LIMIT: usize = 16 * 1024;
+
+/// Read buffers kept per thread for reuse (see `Connection::release_buffer`).
+const MAX_SPARE_BUFFERS: usize = 64;
+
+thread_local! {
+    static SPARE_BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A TCP connection's addresses as the environ shows them, formatted on its first request
 /// and reused by the requests that follow on it.
@@ -65,6 +73,23 @@ impl Connection {
         }
     }
 
+    /// Gives up an empty read buffer while the connection waits: 10,000 idle keep-alive
+    /// clients then cost their socket and slot, not a buffer each. The buffer goes to this
+    /// thread's spares for the next read; freeing and reallocating it per request made
+    /// malloc return and re-fault the memory of a whole batch of buffers each time.
+    pub fn release_buffer(&mut self) {
+        if !self.input.is_empty() || self.input.capacity() == 0 {
+            return;
+        }
+        let buffer = std::mem::take(&mut self.input);
+        SPARE_BUFFERS.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < MAX_SPARE_BUFFERS {
+                spare.push(buffer);
+            }
+        });
+    }
+
     /// The addresses as text; None on unix sockets.
     pub fn address_text(&mut self) -> Option<Arc<AddressText>> {
         let (peer, local) = (self.peer?, self.local?);
@@ -99,6 +124,9 @@ impl Connection {
 
     /// Reads at least one more byte, blocking through `wait`. Returns 0 at EOF.
     pub fn read_more(&mut self, wait: Wait) -> io::Result<usize> {
+        if self.input.capacity() == 0 {
+            self.input = SPARE_BUFFERS.with(|spare| spare.borrow_mut().pop().unwrap_or_default());
+        }
         let read = read_some(self.fd(), &mut self.input, READ_CHUNK, wait)?;
         self.drained = read < READ_CHUNK;
         Ok(read)

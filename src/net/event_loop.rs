@@ -347,16 +347,12 @@ impl EventLoop {
         }
         conn.deadline = match conn.head_started {
             Some(started) => started + self.settings.header_timeout,
-            None => Instant::now() + self.settings.keep_alive,
+            None => crate::clock::now() + self.settings.keep_alive,
         };
         if self.is_stopping() {
             conn.deadline = conn.deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
         }
-        if conn.input.is_empty() {
-            // An idle connection keeps no read buffer: 10,000 idle keep-alive clients then
-            // cost their socket and slot, not 16 KiB (one touched page) each.
-            conn.input = Vec::new();
-        }
+        conn.release_buffer();
         let mut shared = self.lock();
         match shared.slots.get_mut(token) {
             // Input came after the thread's last read: serve it again (no event will come).
@@ -414,6 +410,7 @@ impl EventLoop {
         let mut window_start = (Instant::now(), process_cpu_time());
         while !self.is_stopping() {
             std::thread::sleep(threshold);
+            crate::clock::tick();
             let now = (Instant::now(), process_cpu_time());
             let wall = now.0 - window_start.0;
             let computing = now.1.saturating_sub(window_start.1) * 2 >= wall;
@@ -435,6 +432,8 @@ impl EventLoop {
                 self.wake_idle.notify_one();
             }
         }
+        // Requests still finishing while the worker stops must not read a frozen clock.
+        crate::clock::stop();
     }
 }
 
