@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 struct Slot {
-    /// Milliseconds since EPOCH of the last sign of progress; 0 = not in an app call.
+    /// `clock::millis()` at the last sign of progress; 0 = not in an app call.
     progress: AtomicU64,
     fd: AtomicI32,
-    /// Microseconds since EPOCH when the thread's current request began; 0 = none.
+    /// `clock::micros_at` the start of the thread's current request; 0 = none.
     request_since: AtomicU64,
 }
 
-static EPOCH: OnceLock<Instant> = OnceLock::new();
 static SLOTS: OnceLock<Box<[Slot]>> = OnceLock::new();
 
 thread_local! {
@@ -23,7 +22,7 @@ thread_local! {
 }
 
 fn now_ms() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+    crate::clock::millis()
 }
 
 /// Creates one slot per thread; call once per worker before its threads start.
@@ -36,7 +35,6 @@ pub fn init(threads: usize) {
         })
         .collect();
     let _ = SLOTS.set(slots);
-    EPOCH.get_or_init(Instant::now);
 }
 
 /// Binds the calling thread to slot `index`.
@@ -52,15 +50,11 @@ fn with_slot(f: impl FnOnce(&Slot)) {
     }
 }
 
-fn now_micros() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
-}
-
-/// The calling thread starts (`true`) or finishes (`false`) answering a request.
-pub fn request_in_progress(busy: bool) {
+/// The calling thread started answering a request at `since`, or (None) finished.
+pub fn request_in_progress(since: Option<Instant>) {
     with_slot(|slot| {
-        slot.request_since
-            .store(if busy { now_micros() } else { 0 }, Ordering::Release)
+        let micros = since.map_or(0, crate::clock::micros_at);
+        slot.request_since.store(micros, Ordering::Release)
     });
 }
 
@@ -69,7 +63,7 @@ pub fn longest_request() -> Duration {
     let Some(slots) = SLOTS.get() else {
         return Duration::ZERO;
     };
-    let now = now_micros();
+    let now = crate::clock::micros_at(Instant::now());
     let oldest = slots
         .iter()
         .map(|slot| slot.request_since.load(Ordering::Acquire))

@@ -41,9 +41,9 @@ pub fn serve(ctx: &Context, work: Work) {
                 }
                 let started = Instant::now();
                 metrics::request_started();
-                activity::request_in_progress(true);
+                activity::request_in_progress(Some(started));
                 let (returned, answered) = handle(ctx, conn, &head);
-                activity::request_in_progress(false);
+                activity::request_in_progress(None);
                 conn = returned;
                 record_answer(Some(&head), &conn, answered, started);
                 conn.served += 1;
