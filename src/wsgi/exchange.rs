@@ -116,20 +116,28 @@ impl Exchange {
         self.body_done && self.decoded.is_empty()
     }
 
-    /// Up to `limit` body bytes; blocks until at least one is available. Empty = end of body.
-    pub fn read_body(&mut self, limit: usize, wait: Wait) -> Result<Vec<u8>, ExchangeError> {
+    /// Appends up to `limit` body bytes to `out`; blocks until at least one is available.
+    /// Returns how many were appended: 0 at the end of the body. The bytes are copied out
+    /// of the connection's buffer, which stays with the connection for the next read.
+    pub fn read_body_into(
+        &mut self,
+        out: &mut Vec<u8>,
+        limit: usize,
+        wait: Wait,
+    ) -> Result<usize, ExchangeError> {
         crate::server::activity::progress();
         if limit == 0 {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         loop {
             if !self.decoded.is_empty() {
                 let take = limit.min(self.decoded.len());
-                let rest = self.decoded.split_off(take);
-                return Ok(std::mem::replace(&mut self.decoded, rest));
+                out.extend_from_slice(&self.decoded[..take]);
+                self.decoded.drain(..take);
+                return Ok(take);
             }
             if self.body_done {
-                return Ok(Vec::new());
+                return Ok(0);
             }
             if let Some(err) = &self.body_error {
                 return Err(ExchangeError::Request(err.clone()));
@@ -142,11 +150,11 @@ impl Exchange {
                 Framing::Length(_) => {
                     let take =
                         (self.body_left.min(limit as u64) as usize).min(self.conn.input.len());
-                    let rest = self.conn.input.split_off(take);
-                    let chunk = std::mem::replace(&mut self.conn.input, rest);
+                    out.extend_from_slice(&self.conn.input[..take]);
+                    self.conn.input.drain(..take);
                     self.body_left -= take as u64;
                     self.body_done = self.body_left == 0;
-                    return Ok(chunk);
+                    return Ok(take);
                 }
                 Framing::Chunked => self.decode_chunked()?,
             }
@@ -206,11 +214,12 @@ impl Exchange {
             return;
         }
         let mut dropped = 0u64;
+        let mut scratch = Vec::new();
         while !self.body_done && dropped <= budget {
-            match self.read_body(BODY_STEP, wait) {
-                Ok(chunk) if !chunk.is_empty() => dropped += chunk.len() as u64,
-                Ok(_) => break,
-                Err(_) => break,
+            scratch.clear();
+            match self.read_body_into(&mut scratch, BODY_STEP, wait) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => dropped += read as u64,
             }
         }
         self.decoded.clear();

@@ -26,18 +26,19 @@ impl InputStream {
         let timeout = self.timeout;
         with_exchange(&self.shared, |exchange: &mut Exchange| {
             let mut wait = gil_free_wait(py, exchange.conn.fd(), timeout);
-            let mut out = Vec::new();
+            let mut out = Vec::with_capacity(limit.map_or(0, |l| l.min(STEP)));
             loop {
                 let want = limit.map_or(STEP, |l| (l - out.len()).min(STEP));
                 if want == 0 {
                     break;
                 }
-                let chunk = exchange.read_body(want, &mut wait).map_err(to_py_error)?;
-                if chunk.is_empty() {
+                let start = out.len();
+                let read = exchange
+                    .read_body_into(&mut out, want, &mut wait)
+                    .map_err(to_py_error)?;
+                if read == 0 {
                     break;
                 }
-                let start = out.len();
-                out.extend_from_slice(&chunk);
                 if line && let Some(pos) = out[start..].iter().position(|&b| b == b'\n') {
                     let rest = out.split_off(start + pos + 1);
                     exchange.unread(rest);
