@@ -103,3 +103,33 @@ def test_many_keep_alive_clients_get_their_own_responses_in_order(server):
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_slow_clients_leave_a_thread_for_quick_requests(start_server):
+    """Connections whose requests wait (here: sleep 0.3 s) never take the last free
+    thread, so quick requests are not queued behind them."""
+    server = start_server("--threads", "2")
+    stop = threading.Event()
+    slow_done = []
+
+    def slow_client():
+        with requests.Session() as session:  # one keep-alive connection
+            while not stop.is_set():
+                assert session.get(server.url + "/sleepy.py?0.3", timeout=10).text == "slept 0.3"
+                slow_done.append(1)
+
+    slow = [threading.Thread(target=slow_client) for _ in range(3)]
+    for thread in slow:
+        thread.start()
+    time.sleep(1)  # every slow connection has had a slow request
+    worst = 0.0
+    for _ in range(10):
+        started = time.monotonic()
+        assert requests.get(server.url + "/sayhello.py", timeout=5).status_code == 200
+        worst = max(worst, time.monotonic() - started)
+        time.sleep(0.05)
+    stop.set()
+    for thread in slow:
+        thread.join()
+    assert worst < 0.2, f"a quick request waited {worst:.2f} s behind slow ones"
+    assert len(slow_done) >= 6

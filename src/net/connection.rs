@@ -52,6 +52,9 @@ pub struct Connection {
     /// this thread finishes in the same batch of ready connections (see `EventLoop::park`).
     /// Every write on the connection sends them first, so order is kept.
     pub held: Vec<u8>,
+    /// Its last request was slow (an app that waits): when threads run short, it waits
+    /// for one that leaves another free (see `EventLoop::next_work`).
+    pub slow: bool,
     address_text: Option<Arc<AddressText>>,
 }
 
@@ -69,6 +72,7 @@ impl Connection {
             served: 0,
             drained: false,
             held: Vec::new(),
+            slow: false,
             address_text: None,
         }
     }

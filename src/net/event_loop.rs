@@ -5,7 +5,7 @@
 //! thread to take it over, so an app that blocks does not stall the other connections.
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,8 @@ struct Shared {
     ready: VecDeque<(usize, Connection)>,
     /// Served connections whose finished responses wait to be written (see `park`).
     held: Vec<(usize, Connection)>,
+    /// Ready connections whose last request was slow, waiting for a free thread.
+    slow: VecDeque<(usize, Connection)>,
     sleeping: usize,
     accept_paused: bool,
     last_sweep: Instant,
@@ -68,6 +70,8 @@ pub struct EventLoop {
     /// Set by the monitor while requests in progress are stuck (waiting, or computing for
     /// long): extra threads are then wanted; otherwise one awake thread is enough.
     helpers_wanted: AtomicBool,
+    /// Threads inside a request right now.
+    in_request: AtomicUsize,
     /// Nanoseconds since `epoch` when a poller last left the poll call.
     last_poll: AtomicU64,
     epoch: Instant,
@@ -98,6 +102,7 @@ impl EventLoop {
                 slots: Slab::with_capacity(1024),
                 ready: VecDeque::new(),
                 held: Vec::new(),
+                slow: VecDeque::new(),
                 sleeping: 0,
                 accept_paused: false,
                 last_sweep: Instant::now(),
@@ -105,6 +110,7 @@ impl EventLoop {
             wake_idle: Condvar::new(),
             polling: AtomicBool::new(false),
             helpers_wanted: AtomicBool::new(false),
+            in_request: AtomicUsize::new(0),
             last_poll: AtomicU64::new(0),
             epoch: Instant::now(),
             waker,
@@ -147,7 +153,7 @@ impl EventLoop {
             let batch = {
                 let mut shared = self.lock();
                 if !self.surplus(&shared)
-                    && let Some((token, mut conn)) = shared.ready.pop_front()
+                    && let Some((token, mut conn)) = self.take_ready(&mut shared)
                 {
                     // It is handed out because the loop saw new input: read again.
                     conn.drained = false;
@@ -178,6 +184,37 @@ impl EventLoop {
                 self.sleep(shared);
             }
         }
+    }
+
+    /// The next connection to serve. One whose last request was slow is not started by
+    /// the last thread outside a request: it waits (in `slow`) for a moment when another
+    /// thread is free, so requests that wait on sleeps or databases never occupy every
+    /// thread while quick requests queue behind them.
+    fn take_ready(&self, shared: &mut Shared) -> Option<(usize, Connection)> {
+        let in_request = self.in_request.load(Ordering::Acquire);
+        let free = self.settings.threads.saturating_sub(in_request);
+        let slow_allowed = free >= 2 || in_request == 0 || self.is_stopping();
+        if slow_allowed && let Some(work) = shared.slow.pop_front() {
+            return Some(work);
+        }
+        while let Some((token, conn)) = shared.ready.pop_front() {
+            if conn.slow && !slow_allowed {
+                shared.slow.push_back((token, conn));
+                continue;
+            }
+            return Some((token, conn));
+        }
+        None
+    }
+
+    /// The calling thread starts answering a request.
+    pub fn request_began(&self) {
+        self.in_request.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The calling thread finished answering a request.
+    pub fn request_ended(&self) {
+        self.in_request.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Whether the calling thread is one more than the work needs.

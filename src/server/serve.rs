@@ -2,7 +2,7 @@
 //! route it, answer it, and loop for pipelined or keep-alive requests until the socket has
 //! nothing more, then hand the connection back to the event loop.
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
@@ -21,6 +21,10 @@ use crate::static_files;
 use crate::wsgi::call;
 use crate::wsgi::environ::RequestPlace;
 use crate::wsgi::scripts::ScriptError;
+
+/// A request that took this long marks its connection as one that asks slow things (see
+/// `EventLoop::next_work`).
+const SLOW_REQUEST: Duration = Duration::from_millis(5);
 
 enum Next {
     Request(Head),
@@ -42,10 +46,13 @@ pub fn serve(ctx: &Context, work: Work) {
                 let started = Instant::now();
                 metrics::request_started();
                 activity::request_in_progress(Some(started));
+                ctx.event_loop.request_began();
                 let (returned, answered) = handle(ctx, conn, &head);
+                ctx.event_loop.request_ended();
                 activity::request_in_progress(None);
                 conn = returned;
-                record_answer(Some(&head), &conn, answered, started);
+                let took = record_answer(Some(&head), &conn, answered, started);
+                conn.slow = took >= SLOW_REQUEST;
                 conn.served += 1;
                 let served = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
                 if served == ctx.retire_after {
@@ -119,17 +126,25 @@ fn body_length(response: &[u8]) -> u64 {
 }
 
 /// Counts the answer in the metrics and writes its access-log line.
-fn record_answer(head: Option<&Head>, conn: &Connection, answered: Answered, started: Instant) {
-    metrics::request_finished(answered.status, started.elapsed().as_micros() as u64);
+/// Returns how long the request took.
+fn record_answer(
+    head: Option<&Head>,
+    conn: &Connection,
+    answered: Answered,
+    started: Instant,
+) -> Duration {
+    let took = started.elapsed();
+    metrics::request_finished(answered.status, took.as_micros() as u64);
     if logging::access_enabled() {
         logging::access(&logging::Access {
             head,
             peer: conn.peer,
             status: answered.status,
             bytes: answered.body_bytes,
-            micros: started.elapsed().as_micros() as u64,
+            micros: took.as_micros() as u64,
         });
     }
+    took
 }
 
 /// Answers one request. Returns the connection and what was sent.
