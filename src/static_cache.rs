@@ -61,12 +61,18 @@ impl Identity {
     }
 }
 
-/// One file in memory, with the response header lines that describe it.
+/// A file's validators and the response header lines that describe it.
+pub struct FileInfo {
+    pub size: u64,
+    pub modified: SystemTime,
+    pub etag: String,
+    pub headers: Vec<u8>,
+}
+
+/// One file in memory.
 pub struct CachedFile {
     pub identity: Identity,
-    pub headers: Vec<u8>,
-    pub etag: String,
-    pub modified: SystemTime,
+    pub info: FileInfo,
     pub body: Vec<u8>,
 }
 

@@ -13,7 +13,7 @@ use crate::http::request::Head;
 use crate::http::response::{Answered, BodyFraming, encode_head, error_page, simple_response};
 use crate::net::connection::Connection;
 use crate::net::io::{Readiness, send_file, send_more, wait_ready};
-use crate::static_cache::{self, CachedFile};
+use crate::static_cache::{self, CachedFile, FileInfo};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
@@ -276,10 +276,10 @@ pub fn serve(
     let file = match source {
         Source::Memory(cached) => cached,
         Source::Disk { file, path } => {
-            let described = describe(&file, &path)?;
-            match remember(root, rest, &path, &file, &described) {
+            let info = describe(&file, &path)?;
+            match remember(root, rest, &path, &file, &info) {
                 Some(cached) => cached,
-                None => return send_from_disk(conn, head, &file, &described, keep_alive, timeout),
+                None => return send_from_disk(conn, head, &file, &info, keep_alive, timeout),
             }
         }
     };
@@ -292,15 +292,7 @@ enum Source {
     Disk { file: File, path: PathBuf },
 }
 
-/// A file's validators and the header lines that describe it.
-struct Described {
-    size: u64,
-    modified: SystemTime,
-    etag: String,
-    headers: Vec<u8>,
-}
-
-fn describe(file: &File, path: &Path) -> io::Result<Described> {
+fn describe(file: &File, path: &Path) -> io::Result<FileInfo> {
     let meta = file.metadata()?;
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let size = meta.len();
@@ -314,7 +306,7 @@ fn describe(file: &File, path: &Path) -> io::Result<Described> {
     );
     push_header(&mut headers, "ETag", &etag);
     headers.extend_from_slice(b"Accept-Ranges: bytes\r\n");
-    Ok(Described {
+    Ok(FileInfo {
         size,
         modified,
         etag,
@@ -328,25 +320,28 @@ fn remember(
     rest: &[u8],
     path: &Path,
     file: &File,
-    described: &Described,
+    info: &FileInfo,
 ) -> Option<Arc<CachedFile>> {
-    if described.size > static_cache::MAX_FILE || relative_path(rest).as_deref() != Some(path) {
+    if info.size > static_cache::MAX_FILE || relative_path(rest).as_deref() != Some(path) {
         return None;
     }
     let identity = static_cache::Identity::of_file(file)?;
     if !identity.settled() {
         return None;
     }
-    let mut body = Vec::with_capacity(described.size as usize);
-    let read = file.take(described.size + 1).read_to_end(&mut body).ok()?;
-    if read as u64 != described.size {
+    let mut body = Vec::with_capacity(info.size as usize);
+    let read = file.take(info.size + 1).read_to_end(&mut body).ok()?;
+    if read as u64 != info.size {
         return None; // changing while read: serve it from disk this time
     }
     let cached = Arc::new(CachedFile {
         identity,
-        headers: described.headers.clone(),
-        etag: described.etag.clone(),
-        modified: described.modified,
+        info: FileInfo {
+            size: info.size,
+            modified: info.modified,
+            etag: info.etag.clone(),
+            headers: info.headers.clone(),
+        },
         body,
     });
     static_cache::insert(root, path, cached.clone());
@@ -397,56 +392,59 @@ fn plan(head: &Head, headers: &[u8], etag: &str, modified: SystemTime, size: u64
     }
 }
 
-/// Answers what is not a body: 304 and 416. None when there is a body to send.
-fn answer_without_body(
-    conn: &mut Connection,
-    head: &Head,
-    plan: &Plan,
-    headers: &[u8],
-    keep_alive: bool,
-    timeout: Duration,
-) -> Option<io::Result<Answered>> {
-    match plan {
-        Plan::NotModified => {
-            let mut reply = Vec::with_capacity(256);
-            encode_head(
-                &mut reply,
-                b"304 Not Modified",
-                headers,
-                BodyFraming::None,
-                keep_alive,
-                head.minor_version == 0,
-            );
-            let sent = conn.write_blocking(&[&reply], timeout);
-            Some(sent.map(|()| Answered::new(304, 0, keep_alive)))
-        }
-        Plan::Unsatisfiable(headers) => {
-            let reply = simple_response(416, headers, "", keep_alive, head.is_head());
-            let sent = conn.write_blocking(&[&reply], timeout);
-            Some(sent.map(|()| Answered::new(416, 0, keep_alive)))
-        }
-        Plan::Send { .. } => None,
-    }
+/// A 200 or 206 to send: its head and the byte range of the file.
+struct Sending {
+    reply: Vec<u8>,
+    start: u64,
+    len: u64,
 }
 
-/// The head of a 200/206 response.
-fn send_head(
+/// Decides the answer for a file. 304 and 416 are sent here and come back as `Err` (with
+/// the outcome of sending them); a 200 or 206 comes back to have its body sent.
+fn start_answer(
+    conn: &mut Connection,
     head: &Head,
-    status_line: &[u8],
-    headers: &[u8],
-    len: u64,
+    info: &FileInfo,
     keep_alive: bool,
-) -> Vec<u8> {
+    timeout: Duration,
+) -> Result<Sending, io::Result<Answered>> {
+    let (status_line, headers, start, len) =
+        match plan(head, &info.headers, &info.etag, info.modified, info.size) {
+            Plan::NotModified => {
+                let mut reply = Vec::with_capacity(256);
+                encode_head(
+                    &mut reply,
+                    b"304 Not Modified",
+                    &info.headers,
+                    BodyFraming::None,
+                    keep_alive,
+                    head.minor_version == 0,
+                );
+                let sent = conn.write_blocking(&[&reply], timeout);
+                return Err(sent.map(|()| Answered::new(304, 0, keep_alive)));
+            }
+            Plan::Unsatisfiable(headers) => {
+                let reply = simple_response(416, &headers, "", keep_alive, head.is_head());
+                let sent = conn.write_blocking(&[&reply], timeout);
+                return Err(sent.map(|()| Answered::new(416, 0, keep_alive)));
+            }
+            Plan::Send {
+                status_line,
+                headers,
+                start,
+                len,
+            } => (status_line, headers, start, len),
+        };
     let mut reply = Vec::with_capacity(320);
     encode_head(
         &mut reply,
         status_line,
-        headers,
+        &headers,
         BodyFraming::Length(len),
         keep_alive,
         head.minor_version == 0,
     );
-    reply
+    Ok(Sending { reply, start, len })
 }
 
 fn send_from_memory(
@@ -456,23 +454,11 @@ fn send_from_memory(
     keep_alive: bool,
     timeout: Duration,
 ) -> io::Result<Answered> {
-    let size = file.body.len() as u64;
-    let plan = plan(head, &file.headers, &file.etag, file.modified, size);
-    if let Some(answered) =
-        answer_without_body(conn, head, &plan, &file.headers, keep_alive, timeout)
-    {
-        return answered;
-    }
-    let Plan::Send {
-        status_line,
-        headers,
-        start,
-        len,
-    } = plan
-    else {
-        unreachable!("answered above");
-    };
-    let reply = send_head(head, status_line, &headers, len, keep_alive);
+    let Sending { reply, start, len } =
+        match start_answer(conn, head, &file.info, keep_alive, timeout) {
+            Ok(sending) => sending,
+            Err(answered) => return answered,
+        };
     let body = match head.is_head() {
         true => &[][..],
         false => &file.body[start as usize..(start + len) as usize],
@@ -480,7 +466,7 @@ fn send_from_memory(
     let socket = conn.fd();
     let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
     conn.finish_response(&[&reply, body], &mut wait)?;
-    let status = if len == size { 200 } else { 206 };
+    let status = if len == file.info.size { 200 } else { 206 };
     Ok(Answered::new(status, body.len() as u64, keep_alive))
 }
 
@@ -488,30 +474,14 @@ fn send_from_disk(
     conn: &mut Connection,
     head: &Head,
     file: &File,
-    described: &Described,
+    info: &FileInfo,
     keep_alive: bool,
     timeout: Duration,
 ) -> io::Result<Answered> {
-    let Described {
-        size,
-        modified,
-        etag,
-        headers,
-    } = described;
-    let plan = plan(head, headers, etag, *modified, *size);
-    if let Some(answered) = answer_without_body(conn, head, &plan, headers, keep_alive, timeout) {
-        return answered;
-    }
-    let Plan::Send {
-        status_line,
-        headers,
-        start,
-        len,
-    } = plan
-    else {
-        unreachable!("answered above");
+    let Sending { reply, start, len } = match start_answer(conn, head, info, keep_alive, timeout) {
+        Ok(sending) => sending,
+        Err(answered) => return answered,
     };
-    let reply = send_head(head, status_line, &headers, len, keep_alive);
     let head_only = head.is_head();
     if head_only || len == 0 {
         conn.write_blocking(&[&reply], timeout)?;
@@ -523,7 +493,11 @@ fn send_from_disk(
         send_more(socket, &reply, &mut wait)?;
         send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
     }
-    let status = if start == 0 && len == *size { 200 } else { 206 };
+    let status = if start == 0 && len == info.size {
+        200
+    } else {
+        206
+    };
     Ok(Answered::new(
         status,
         if head_only { 0 } else { len },
