@@ -39,7 +39,9 @@ pub struct Config {
     #[arg(long, value_name = "DIR", default_value = "wsgipython")]
     pub scripts: PathBuf,
 
-    /// Threads per worker: at most this many requests run at once; idle threads sleep.
+    /// Threads per worker: at most this many requests run at once, and one thread stays
+    /// free for quick requests while the others run slow ones (5 ms or more); idle
+    /// threads sleep.
     #[arg(short, long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
