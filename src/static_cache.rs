@@ -5,8 +5,10 @@
 //! created only from files opened with the root's confinement, never from the stat.
 use std::collections::HashMap;
 use std::ffi::CString;
+use std::fs::Metadata;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::SystemTime;
@@ -51,17 +53,20 @@ impl Identity {
         now - self.changed.0 >= SETTLE_SECONDS
     }
 
-    /// The identity of an open file.
-    pub fn of_file(file: &std::fs::File) -> Option<Identity> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: fstat fills the zeroed stat buffer we own for a valid descriptor.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        let done = unsafe { libc::fstat(file.as_raw_fd(), &mut stat) };
-        (done == 0).then(|| Identity::of(&stat))
+    /// The identity of an opened file, from the metadata already read for it.
+    pub fn of_metadata(meta: &Metadata) -> Identity {
+        Identity {
+            device: meta.dev(),
+            inode: meta.ino(),
+            size: meta.size(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+        }
     }
 }
 
 /// A file's validators and the response header lines that describe it.
+#[derive(Clone)]
 pub struct FileInfo {
     pub size: u64,
     pub modified: SystemTime,

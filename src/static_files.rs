@@ -1,7 +1,7 @@
 //! Static files: confinement to the root (no `..`, encoded separators, NULs, backslashes or
 //! symlinks leading out), MIME types, validators (ETag, Last-Modified → 304), single byte
 //! ranges (206/416) and sendfile(2) for the body.
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -72,7 +72,11 @@ fn relative_path(rest: &[u8]) -> Option<PathBuf> {
 
 /// A static file found and opened, with its path below the root (for its MIME type).
 pub enum Opened {
-    File { file: File, path: PathBuf },
+    File {
+        file: File,
+        path: PathBuf,
+        meta: Box<Metadata>,
+    },
     AddSlash,
     NotFound,
     Forbidden,
@@ -97,6 +101,7 @@ pub fn open(root: &Path, rest: &[u8]) -> Opened {
         return Opened::File {
             file,
             path: relative,
+            meta: Box::new(meta),
         };
     }
     if !meta.is_dir() {
@@ -107,18 +112,27 @@ pub fn open(root: &Path, rest: &[u8]) -> Opened {
     }
     let index = relative.join("index.html");
     match beneath::open(root, &index) {
-        Some(Ok(file)) if file.metadata().is_ok_and(|m| m.is_file()) => {
-            Opened::File { file, path: index }
-        }
+        Some(Ok(file)) => match file.metadata() {
+            Ok(meta) if meta.is_file() => Opened::File {
+                file,
+                path: index,
+                meta: Box::new(meta),
+            },
+            _ => Opened::NotFound,
+        },
         Some(Err(err)) => refusal(&err),
-        _ => Opened::NotFound,
+        None => Opened::NotFound,
     }
 }
 
 fn open_after_resolve(root: &Path, rest: &[u8]) -> Opened {
     match resolve(root, rest) {
-        Resolved::File(path) => match File::open(&path) {
-            Ok(file) => Opened::File { file, path },
+        Resolved::File(path) => match File::open(&path).and_then(|f| Ok((f.metadata()?, f))) {
+            Ok((meta, file)) => Opened::File {
+                file,
+                path,
+                meta: Box::new(meta),
+            },
             Err(_) => Opened::NotFound,
         },
         Resolved::AddSlash => Opened::AddSlash,
@@ -243,14 +257,15 @@ pub fn serve(
         conn.write_blocking(&[&reply], timeout)?;
         return Ok(Answered::new(405, page.len() as u64, keep_alive));
     }
-    let cached = relative_path(rest).and_then(|relative| {
+    let relative = relative_path(rest);
+    let cached = relative.as_deref().and_then(|relative| {
         let root_fd = beneath::root_fd(root)?;
-        static_cache::lookup(root, root_fd, &relative)
+        static_cache::lookup(root, root_fd, relative)
     });
     let source = match cached {
         Some(cached) => Source::Memory(cached),
         None => match open(root, rest) {
-            Opened::File { file, path } => Source::Disk { file, path },
+            Opened::File { file, path, meta } => Source::Disk { file, path, meta },
             Opened::AddSlash => {
                 let mut location = b"Location: ".to_vec();
                 location.extend_from_slice(raw_path);
@@ -275,9 +290,12 @@ pub fn serve(
     };
     let file = match source {
         Source::Memory(cached) => cached,
-        Source::Disk { file, path } => {
-            let info = describe(&file, &path)?;
-            match remember(root, rest, &path, &file, &info) {
+        Source::Disk { file, path, meta } => {
+            let info = describe(&meta, &path);
+            // Only a file the URL names itself is cached: the cache key is that path.
+            let named = relative.as_deref() == Some(path.as_path());
+            let cached = named.then(|| remember(root, &path, &file, &meta, &info));
+            match cached.flatten() {
                 Some(cached) => cached,
                 None => return send_from_disk(conn, head, &file, &info, keep_alive, timeout),
             }
@@ -289,11 +307,14 @@ pub fn serve(
 /// Where a static response's bytes come from.
 enum Source {
     Memory(Arc<CachedFile>),
-    Disk { file: File, path: PathBuf },
+    Disk {
+        file: File,
+        path: PathBuf,
+        meta: Box<Metadata>,
+    },
 }
 
-fn describe(file: &File, path: &Path) -> io::Result<FileInfo> {
-    let meta = file.metadata()?;
+fn describe(meta: &Metadata, path: &Path) -> FileInfo {
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let size = meta.len();
     let etag = entity_tag(modified, size);
@@ -306,27 +327,24 @@ fn describe(file: &File, path: &Path) -> io::Result<FileInfo> {
     );
     push_header(&mut headers, "ETag", &etag);
     headers.extend_from_slice(b"Accept-Ranges: bytes\r\n");
-    Ok(FileInfo {
+    FileInfo {
         size,
         modified,
         etag,
         headers,
-    })
+    }
 }
 
-/// Reads a small file named directly by the request into the cache.
+/// Reads a small, settled file into the cache.
 fn remember(
     root: &Path,
-    rest: &[u8],
     path: &Path,
     file: &File,
+    meta: &Metadata,
     info: &FileInfo,
 ) -> Option<Arc<CachedFile>> {
-    if info.size > static_cache::MAX_FILE || relative_path(rest).as_deref() != Some(path) {
-        return None;
-    }
-    let identity = static_cache::Identity::of_file(file)?;
-    if !identity.settled() {
+    let identity = static_cache::Identity::of_metadata(meta);
+    if info.size > static_cache::MAX_FILE || !identity.settled() {
         return None;
     }
     let mut body = Vec::with_capacity(info.size as usize);
@@ -336,12 +354,7 @@ fn remember(
     }
     let cached = Arc::new(CachedFile {
         identity,
-        info: FileInfo {
-            size: info.size,
-            modified: info.modified,
-            etag: info.etag.clone(),
-            headers: info.headers.clone(),
-        },
+        info: info.clone(),
         body,
     });
     static_cache::insert(root, path, cached.clone());

@@ -12,7 +12,8 @@ use super::stream::{Peers, Stream};
 /// Bytes asked of the kernel per read.
 pub const READ_CHUNK: usize = 16 * 1024;
 
-/// Largest finished response held back to leave with the rest of its batch (see `hold`).
+/// Largest finished response held back to leave with the rest of its batch (see
+/// `Connection::finish_response`).
 pub const HOLD_LIMIT: usize = 16 * 1024;
 
 /// Read buffers kept per thread for reuse (see `Connection::release_buffer`).
@@ -53,7 +54,7 @@ pub struct Connection {
     /// Every write on the connection sends them first, so order is kept.
     pub held: Vec<u8>,
     /// Its last request was slow (an app that waits): when threads run short, it waits
-    /// for one that leaves another free (see `EventLoop::next_work`).
+    /// for one that leaves another free (see `EventLoop::take_ready`).
     pub slow: bool,
     address_text: Option<Arc<AddressText>>,
 }

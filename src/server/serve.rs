@@ -23,7 +23,7 @@ use crate::wsgi::environ::RequestPlace;
 use crate::wsgi::scripts::ScriptError;
 
 /// A request that took this long marks its connection as one that asks slow things (see
-/// `EventLoop::next_work`).
+/// `EventLoop::take_ready`).
 const SLOW_REQUEST: Duration = Duration::from_millis(5);
 
 enum Next {
