@@ -39,9 +39,9 @@ pub struct Config {
     #[arg(long, value_name = "DIR", default_value = "wsgipython")]
     pub scripts: PathBuf,
 
-    /// Threads per worker: at most this many requests run at once, and one thread stays
-    /// free for quick requests while the others run slow ones (5 ms or more); idle
-    /// threads sleep.
+    /// Threads per worker for requests that wait (5 ms or more: sleeps, databases, remote
+    /// calls); one more thread serves quick requests while all of these wait. Idle threads
+    /// sleep.
     #[arg(short, long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
@@ -346,6 +346,14 @@ impl Config {
     }
     pub fn keep_alive(&self) -> Duration {
         Duration::from_secs_f64(self.keep_alive)
+    }
+    /// Threads each worker runs: --threads for requests that may wait, plus one kept for
+    /// quick requests while all of those wait (none extra with --threads 1).
+    pub fn worker_threads(&self) -> usize {
+        match self.threads {
+            1 => 1,
+            n => n as usize + 1,
+        }
     }
     pub fn io_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.io_timeout)

@@ -9,7 +9,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use mio::Events;
 use pyo3::prelude::*;
 
 use super::activity;
@@ -19,7 +18,7 @@ use super::serve::serve;
 use super::signals::{self, SIGINT, SIGQUIT, SIGTERM};
 use crate::config::Config;
 use crate::http::request::HeadLimits;
-use crate::net::event_loop::{EventLoop, LoopSettings};
+use crate::net::event_loop::{EventLoop, LoopSettings, Taker};
 use crate::net::stream::Listener;
 use crate::route::{Mount, Router, Target};
 use crate::wsgi::call::CallSettings;
@@ -116,8 +115,8 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         max_requests,
         apps,
     )?);
-    activity::init(config.threads as usize);
-    let running = start_threads(&context, config.threads as usize)?;
+    activity::init(config.worker_threads());
+    let running = start_threads(&context, config.worker_threads())?;
     let monitor_context = context.clone();
     std::thread::Builder::new()
         .name("wsgihost-monitor".into())
@@ -285,8 +284,8 @@ fn wait_for_threads(running: &Running, allowed: usize, timeout: Duration) -> boo
 }
 
 fn thread_main(context: &Context) {
-    let mut events = Events::with_capacity(256);
-    while let Some(work) = context.event_loop.next_work(&mut events) {
+    let mut taker = Taker::default();
+    while let Some(work) = context.event_loop.next_work(&mut taker) {
         let token = work.token;
         // A bug in the server must cost one connection, never the thread.
         if catch_unwind(AssertUnwindSafe(|| serve(context, work))).is_err() {
@@ -344,7 +343,7 @@ fn build_context(
         max_connections: config.max_connections,
         handoff: HANDOFF,
         share_accepts: multiprocess,
-        threads: config.threads as usize,
+        threads: config.worker_threads(),
         write_timeout: config.io_timeout(),
     };
     Ok(Context {
