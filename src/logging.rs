@@ -3,8 +3,8 @@
 //! terminal or disk never blocks a request thread or the event loop (a full queue drops the
 //! line and counts it). The master has no threads and writes directly.
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{SendError, Sender, channel};
 use std::sync::{Mutex, OnceLock};
 
 use crate::http::request::Head;
@@ -34,7 +34,7 @@ struct Logger {
     level: Level,
     format: Format,
     access: Option<AccessLog>,
-    queue: Mutex<Option<SyncSender<(Stream, String)>>>,
+    queue: Mutex<Option<Sender<(Stream, String)>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     access_file: Mutex<Option<std::fs::File>>,
 }
@@ -48,6 +48,9 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Lines that may wait for the writer thread before new ones are dropped.
 const QUEUE: usize = 16 * 1024;
+/// Lines waiting now. The channel itself is unbounded, so its memory follows the backlog
+/// (std's bounded channel preallocates every slot: 640 KiB per worker for this bound).
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets up logging once, in the master, before any worker is forked.
 pub fn init(
@@ -94,11 +97,12 @@ pub fn init(
 /// In a worker: from now on lines are written by a background thread.
 pub fn start_writer_thread() {
     let Some(logger) = LOGGER.get() else { return };
-    let (sender, receiver) = sync_channel::<(Stream, String)>(QUEUE);
+    let (sender, receiver) = channel::<(Stream, String)>();
     let spawned = std::thread::Builder::new()
         .name("wsgihost-log".into())
         .spawn(move || {
             for (stream, line) in receiver {
+                QUEUED.fetch_sub(1, Ordering::Relaxed);
                 write_line(stream, &line);
             }
         });
@@ -158,13 +162,16 @@ fn emit(stream: Stream, line: String) {
         .get()
         .and_then(|l| l.queue.lock().ok().and_then(|q| q.clone()));
     match queue {
-        Some(sender) => match sender.try_send((stream, line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
+        Some(_) if QUEUED.fetch_add(1, Ordering::Relaxed) >= QUEUE => {
+            QUEUED.fetch_sub(1, Ordering::Relaxed);
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(sender) => {
+            if let Err(SendError((stream, line))) = sender.send((stream, line)) {
+                QUEUED.fetch_sub(1, Ordering::Relaxed);
+                write_line(stream, &line);
             }
-            Err(TrySendError::Disconnected((stream, line))) => write_line(stream, &line),
-        },
+        }
         None => write_line(stream, &line),
     }
 }
