@@ -205,6 +205,8 @@ def main():
                         path, connections, extra = SCENARIOS[scenario]
                         result = wrk(path, connections, extra)
                         samples.setdefault((name, scenario), []).append(result)
+                        if label == "main" and round_number == 0 and scenario == "hello256":
+                            rss[name]["worker_after_hello"] = worker_rss_kib(process.pid) / 1024
                         print(f"round {round_number + 1} {name:9} {scenario:9} {result[0]:>10.0f} req/s p99 {result[1]} ms errors {result[2]}", flush=True)
                     if label == "main" and round_number == 0:
                         rss[name]["after"] = tree_rss_kib(process.pid) / 1024
@@ -221,13 +223,13 @@ def report(samples, rss, names):
     medians = {key: (statistics.median(r for r, _, _ in runs), statistics.median(p for _, p, _ in runs if p is not None))
                for key, runs in samples.items()}
     lines = [f"Medians of {ROUNDS} interleaved rounds, {SECONDS} s each; server on core 0, wrk -t1 on core 1.", "",
-             "| server | " + " | ".join(scenarios) + " | hello64 p99 ms | idle RSS MiB | RSS after MiB | worker RSS after MiB | KiB per idle conn |",
-             "|---|" + "---|" * (len(scenarios) + 5)]
+             "| server | " + " | ".join(scenarios) + " | hello64 p99 ms | idle RSS MiB | RSS after MiB | worker RSS after hello MiB | worker RSS after MiB | KiB per idle conn |",
+             "|---|" + "---|" * (len(scenarios) + 6)]
     for name in names:
         cells = [f"{medians[(name, s)][0]:,.0f}" if (name, s) in medians else "" for s in scenarios]
         p99 = f"{medians[(name, 'hello64')][1]:.2f}" if (name, "hello64") in medians else ""
         info = rss.get(name, {})
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | {info.get('idle', 0):.1f} | {info.get('after', 0):.1f} | {info.get('worker_after', 0):.1f} | "
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | {info.get('idle', 0):.1f} | {info.get('after', 0):.1f} | {info.get('worker_after_hello', 0):.1f} | {info.get('worker_after', 0):.1f} | "
                      + (f"{info['per_idle_conn_kib']:.2f}" if "per_idle_conn_kib" in info else "") + " |")
     lines += ["", "Ratios wsgihost / best peer:", ""]
     for scenario in scenarios:

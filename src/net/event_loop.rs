@@ -393,7 +393,10 @@ impl EventLoop {
     /// to serve (at most `MAX_HELD` of them): then they are all written and parked. Writing
     /// each at once would wake the client per response; in a batch, one wake-up collects
     /// several (Flask c64: ~10k -> ~14k req/s).
-    pub fn park(&self, token: usize, conn: Connection) {
+    pub fn park(&self, token: usize, mut conn: Connection) {
+        // A held connection gives its read buffer back now: the thread's next read reuses
+        // it, so one buffer serves a whole batch.
+        conn.release_buffer();
         if conn.held.is_empty() {
             return self.settle(token, conn);
         }
