@@ -1,6 +1,9 @@
 """Threads share the event loop: a blocking app must not stall other requests."""
+import os
 import threading
 import time
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import requests
 
@@ -139,3 +142,31 @@ def test_slow_clients_run_on_every_thread_and_quick_requests_on_one_more(start_s
     in_window = sum(1 for t in slow_finished if window_start <= t <= window_start + window)
     # Side by side: ~6.7 a second; one after the other: ~3.3.
     assert in_window / window > 5, f"{in_window} slow requests in {window:.2f} s: not run side by side"
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_worker_rests_and_wakes_for_the_next_request(start_server):
+    """With nothing to do, the worker stops its millisecond checks (an idle worker used
+    2-3% of a core on them); a request that blocks after the rest still gets a thread
+    taking over the loop, and the Date header is still now."""
+    server = start_server("--threads", "2")
+    assert requests.get(server.url + "/sayhello.py", timeout=5).status_code == 200
+    worker = int(Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()[0])
+    time.sleep(0.5)  # well past the 100 quiet checks
+    before = cpu_seconds(worker)
+    time.sleep(3)
+    idle_cpu = cpu_seconds(worker) - before
+    assert idle_cpu < 0.03, f"an idle worker used {idle_cpu:.2f} s of CPU in 3 s"
+
+    slow = threading.Thread(target=lambda: requests.get(server.url + "/sleepy.py?1", timeout=10))
+    slow.start()
+    time.sleep(0.2)  # the first request after the rest is now blocked in the app
+    started = time.monotonic()
+    response = requests.get(server.url + "/sayhello.py", timeout=5)
+    assert time.monotonic() - started < 0.5
+    assert abs(parsedate_to_datetime(response.headers["Date"]).timestamp() - time.time()) < 2
+    slow.join()

@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
 use super::connection::Connection;
+use super::monitor_rest::{MonitorRest, Quiet};
 use super::stream::Listener;
 
 const WAKER: Token = Token(usize::MAX);
@@ -79,6 +80,7 @@ pub struct EventLoop {
     epoch: Instant,
     waker: Waker,
     stopping: AtomicBool,
+    rest: MonitorRest,
     settings: LoopSettings,
 }
 
@@ -134,6 +136,7 @@ impl EventLoop {
             epoch: Instant::now(),
             waker,
             stopping: AtomicBool::new(false),
+            rest: MonitorRest::default(),
             settings,
         })
     }
@@ -152,6 +155,7 @@ impl EventLoop {
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         let _ = self.waker.wake();
+        self.rest.wake();
         let grace = Instant::now() + FIRST_REQUEST_GRACE;
         let mut shared = self.lock();
         shared.slots.retain(|_, slot| match slot {
@@ -248,6 +252,7 @@ impl EventLoop {
     /// The calling thread starts answering a request.
     pub fn request_began(&self) {
         self.in_request.fetch_add(1, Ordering::AcqRel);
+        self.rest.request_began();
     }
 
     /// The calling thread finished answering a request. With other requests in progress it yields the CPU once: their threads, woken from a
@@ -495,9 +500,16 @@ impl EventLoop {
     pub fn monitor(&self, longest_request: impl Fn() -> Duration) {
         let threshold = self.settings.handoff;
         let mut window_start = (Instant::now(), process_cpu_time());
+        let mut quiet = Quiet::default();
+        let in_progress = || self.in_request.load(Ordering::Acquire) > 0;
         while !self.is_stopping() {
             std::thread::sleep(threshold);
             crate::clock::tick();
+            if self.rest.rest_if_quiet(&mut quiet, in_progress) {
+                crate::clock::tick();
+                window_start = (Instant::now(), process_cpu_time());
+                continue;
+            }
             let now = (Instant::now(), process_cpu_time());
             let wall = now.0 - window_start.0;
             let computing = now.1.saturating_sub(window_start.1) * 2 >= wall;

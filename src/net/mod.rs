@@ -3,4 +3,5 @@
 pub mod connection;
 pub mod event_loop;
 pub mod io;
+mod monitor_rest;
 pub mod stream;
