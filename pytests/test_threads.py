@@ -144,6 +144,34 @@ def test_slow_clients_run_on_every_thread_and_quick_requests_on_one_more(start_s
     assert in_window / window > 5, f"{in_window} slow requests in {window:.2f} s: not run side by side"
 
 
+
+def test_slow_paths_are_known_whatever_connection_brings_them(start_server):
+    """Slowness belongs to the path: clients that open a new connection per request (or a
+    proxy's keep-alive pool, which mixes paths on its connections) still leave a thread
+    for quick requests."""
+    server = start_server("--threads", "2")
+    stop = threading.Event()
+
+    def slow_client():
+        while not stop.is_set():
+            response = requests.get(server.url + "/sleepy.py?0.3", headers={"Connection": "close"}, timeout=10)
+            assert response.text == "slept 0.3"
+
+    slow = [threading.Thread(target=slow_client) for _ in range(3)]
+    for thread in slow:
+        thread.start()
+    time.sleep(1)  # the path has been answered slowly
+    worst = 0.0
+    for _ in range(10):
+        started = time.monotonic()
+        assert requests.get(server.url + "/sayhello.py", headers={"Connection": "close"}, timeout=5).status_code == 200
+        worst = max(worst, time.monotonic() - started)
+        time.sleep(0.05)
+    stop.set()
+    for thread in slow:
+        thread.join()
+    assert worst < 0.2, f"a quick request waited {worst:.2f} s behind slow ones"
+
 def cpu_seconds(pid):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

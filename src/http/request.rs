@@ -35,6 +35,10 @@ impl Head {
     pub fn target(&self) -> &[u8] {
         &self.raw[self.target.clone()]
     }
+    /// The head as received (to put back and parse again later).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.raw
+    }
     pub fn is_head(&self) -> bool {
         self.method() == b"HEAD"
     }

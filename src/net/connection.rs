@@ -53,9 +53,6 @@ pub struct Connection {
     /// this thread finishes in the same batch of ready connections (see `EventLoop::park`).
     /// Every write on the connection sends them first, so order is kept.
     pub held: Vec<u8>,
-    /// Its last request was slow (an app that waits): when threads run short, it waits
-    /// for one that leaves another free (see `EventLoop::take_ready`).
-    pub slow: bool,
     address_text: Option<Arc<AddressText>>,
 }
 
@@ -73,7 +70,6 @@ impl Connection {
             served: 0,
             drained: false,
             held: Vec::new(),
-            slow: false,
             address_text: None,
         }
     }
@@ -93,6 +89,11 @@ impl Connection {
                 spare.push(buffer);
             }
         });
+    }
+
+    /// Puts bytes back in front of the unread input (a request head to parse again later).
+    pub fn unread(&mut self, bytes: Vec<u8>) {
+        self.input.splice(0..0, bytes);
     }
 
     /// The addresses as text; None on unix sockets.

@@ -55,10 +55,11 @@ struct Shared {
     ready: VecDeque<(usize, Connection)>,
     /// Served connections whose finished responses wait to be written (see `park`).
     held: Vec<(usize, Connection)>,
-    /// Ready connections whose last request was slow, waiting for a free thread.
+    /// Connections whose next request is for a slow path, waiting for a thread that may
+    /// start it (see `try_begin_slow`); the request head is back in their input.
     slow: VecDeque<(usize, Connection)>,
     sleeping: usize,
-    /// Threads serving a connection whose last request was slow.
+    /// Threads answering a request for a slow path.
     slow_running: usize,
     accept_paused: bool,
     last_sweep: Instant,
@@ -84,19 +85,12 @@ pub struct EventLoop {
     settings: LoopSettings,
 }
 
-/// What one thread keeps between the connections it takes from the loop.
-pub struct Taker {
-    events: Events,
-    /// The connection it took last had made a slow request.
-    serving_slow: bool,
-}
+/// A thread's place among those answering slow requests (see `try_begin_slow`).
+pub struct SlowPlace<'a>(&'a EventLoop);
 
-impl Default for Taker {
-    fn default() -> Self {
-        Taker {
-            events: Events::with_capacity(256),
-            serving_slow: false,
-        }
+impl Drop for SlowPlace<'_> {
+    fn drop(&mut self) {
+        self.0.lock().slow_running -= 1;
     }
 }
 
@@ -171,32 +165,15 @@ impl EventLoop {
     }
 
     /// Blocks until a connection has input to serve. None: the loop is stopping.
-    pub fn next_work(&self, taker: &mut Taker) -> Option<Work> {
+    pub fn next_work(&self, events: &mut Events) -> Option<Work> {
         loop {
             let batch = {
                 let mut shared = self.lock();
-                if std::mem::take(&mut taker.serving_slow) {
-                    shared.slow_running -= 1;
-                }
                 if !self.surplus(&shared)
                     && let Some((token, mut conn)) = self.take_ready(&mut shared)
                 {
                     // It is handed out because the loop saw new input: read again.
                     conn.drained = false;
-                    if !conn.slow {
-                        return Some(Work { token, conn });
-                    }
-                    // Its request will most likely wait: what is held is written first, and
-                    // a sleeping thread watches the loop meanwhile (the monitor would take
-                    // a hand-off threshold or two to notice).
-                    taker.serving_slow = true;
-                    shared.slow_running += 1;
-                    if shared.sleeping > 0 && !self.polling.load(Ordering::Acquire) {
-                        self.wake_idle.notify_one();
-                    }
-                    let batch = std::mem::take(&mut shared.held);
-                    drop(shared);
-                    self.release(batch);
                     return Some(Work { token, conn });
                 }
                 std::mem::take(&mut shared.held)
@@ -216,7 +193,7 @@ impl EventLoop {
             drop(shared);
             let poll = self.poll.try_lock();
             if let Ok(mut poll) = poll {
-                self.poll_once(&mut poll, &mut taker.events);
+                self.poll_once(&mut poll, events);
                 continue;
             }
             let shared = self.lock();
@@ -226,27 +203,51 @@ impl EventLoop {
         }
     }
 
-    /// The next connection to serve. One whose last request was slow is started only while
-    /// another thread stays outside slow requests (else it waits in `slow`), so requests
-    /// that wait on sleeps or databases never occupy every thread while quick requests
-    /// queue behind them.
+    /// The next connection to serve: one waiting to start a slow request if that may
+    /// start now, else the next ready one.
     fn take_ready(&self, shared: &mut Shared) -> Option<(usize, Connection)> {
-        // Counted under the lock as they are handed out: two threads finishing at once
-        // cannot both take the last place.
-        let slow_allowed = shared.slow_running + 1 < self.settings.threads
-            || (shared.slow_running == 0 && self.in_request.load(Ordering::Acquire) == 0)
-            || self.is_stopping();
-        if slow_allowed && let Some(work) = shared.slow.pop_front() {
+        if self.slow_may_start(shared)
+            && let Some(work) = shared.slow.pop_front()
+        {
             return Some(work);
         }
-        while let Some((token, conn)) = shared.ready.pop_front() {
-            if conn.slow && !slow_allowed {
-                shared.slow.push_back((token, conn));
-                continue;
+        shared.ready.pop_front()
+    }
+
+    /// A request for a slow path starts only while another thread stays outside slow
+    /// requests, so requests that wait on sleeps or databases never occupy every thread
+    /// while quick requests queue behind them.
+    fn slow_may_start(&self, shared: &Shared) -> bool {
+        shared.slow_running + 1 < self.settings.threads
+            || (shared.slow_running == 0 && self.in_request.load(Ordering::Acquire) == 0)
+            || self.is_stopping()
+    }
+
+    /// The calling thread is about to answer a request for a slow path: Some if it may
+    /// (the place is given back when the guard drops). Counted under the lock, so two
+    /// threads cannot both take the last place. What this thread holds is written first,
+    /// and a sleeping thread is woken to watch the loop (the monitor would take a hand-off
+    /// threshold or two to notice the wait).
+    pub fn try_begin_slow(&self) -> Option<SlowPlace<'_>> {
+        let batch = {
+            let mut shared = self.lock();
+            if !self.slow_may_start(&shared) {
+                return None;
             }
-            return Some((token, conn));
-        }
-        None
+            shared.slow_running += 1;
+            if shared.sleeping > 0 && !self.polling.load(Ordering::Acquire) {
+                self.wake_idle.notify_one();
+            }
+            std::mem::take(&mut shared.held)
+        };
+        self.release(batch);
+        Some(SlowPlace(self))
+    }
+
+    /// A connection whose next request (its head put back into its input) is for a slow
+    /// path that may not start now: it waits for a thread that may start it.
+    pub fn defer_slow(&self, token: usize, conn: Connection) {
+        self.lock().slow.push_back((token, conn));
     }
 
     /// The calling thread starts answering a request.

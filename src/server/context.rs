@@ -5,6 +5,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::slow_routes::SlowRoutes;
 use crate::http::request::HeadLimits;
 use crate::net::event_loop::EventLoop;
 use crate::route::Router;
@@ -26,6 +27,7 @@ pub struct Context {
     pub limits: HeadLimits,
     pub call: CallSettings,
     pub header_timeout: Duration,
+    pub slow_routes: SlowRoutes,
     /// Requests answered by this worker (for --max-requests).
     pub requests: AtomicU64,
     /// --max-requests plus this worker's jitter (0 = never).

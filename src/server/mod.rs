@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod reload;
 pub mod serve;
 pub mod signals;
+pub mod slow_routes;
 pub mod worker;
 
 pub use master::run;

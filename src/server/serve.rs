@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use super::activity;
 use super::context::Context;
 use super::metrics;
+use super::slow_routes::SlowRoutes;
 use crate::http::HttpError;
 use crate::http::body::Framing;
 use crate::http::request::{Head, parse_head};
@@ -21,10 +22,6 @@ use crate::static_files;
 use crate::wsgi::call;
 use crate::wsgi::environ::RequestPlace;
 use crate::wsgi::scripts::ScriptError;
-
-/// A request that took this long marks its connection as one that asks slow things (see
-/// `EventLoop::take_ready`).
-const SLOW_REQUEST: Duration = Duration::from_millis(5);
 
 enum Next {
     Request(Head),
@@ -40,6 +37,17 @@ pub fn serve(ctx: &Context, work: Work) {
             Next::Wait => return ctx.event_loop.park(token, conn),
             Next::Close => return close(ctx, token, conn),
             Next::Request(mut head) => {
+                let route = SlowRoutes::key(split_target(head.target()).0);
+                let slow_place = match ctx.slow_routes.is_slow(route) {
+                    true => match ctx.event_loop.try_begin_slow() {
+                        Some(place) => Some(place),
+                        None => {
+                            conn.unread(head.into_bytes());
+                            return ctx.event_loop.defer_slow(token, conn);
+                        }
+                    },
+                    false => None,
+                };
                 if ctx.event_loop.is_stopping() {
                     head.keep_alive = false;
                 }
@@ -52,7 +60,8 @@ pub fn serve(ctx: &Context, work: Work) {
                 activity::request_in_progress(None);
                 conn = returned;
                 let took = record_answer(Some(&head), &conn, answered, started);
-                conn.slow = took >= SLOW_REQUEST;
+                drop(slow_place);
+                ctx.slow_routes.record(route, took);
                 conn.served += 1;
                 let served = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
                 if served == ctx.retire_after {

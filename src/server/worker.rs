@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use mio::Events;
 use pyo3::prelude::*;
 
 use super::activity;
@@ -18,7 +19,7 @@ use super::serve::serve;
 use super::signals::{self, SIGINT, SIGQUIT, SIGTERM};
 use crate::config::Config;
 use crate::http::request::HeadLimits;
-use crate::net::event_loop::{EventLoop, LoopSettings, Taker};
+use crate::net::event_loop::{EventLoop, LoopSettings};
 use crate::net::stream::Listener;
 use crate::route::{Mount, Router, Target};
 use crate::wsgi::call::CallSettings;
@@ -284,8 +285,8 @@ fn wait_for_threads(running: &Running, allowed: usize, timeout: Duration) -> boo
 }
 
 fn thread_main(context: &Context) {
-    let mut taker = Taker::default();
-    while let Some(work) = context.event_loop.next_work(&mut taker) {
+    let mut events = Events::with_capacity(256);
+    while let Some(work) = context.event_loop.next_work(&mut events) {
         let token = work.token;
         // A bug in the server must cost one connection, never the thread.
         if catch_unwind(AssertUnwindSafe(|| serve(context, work))).is_err() {
@@ -363,6 +364,7 @@ fn build_context(
             trusted_proxies: config.forwarded_allow_ips.clone(),
         },
         header_timeout: config.header_timeout(),
+        slow_routes: Default::default(),
         requests: Default::default(),
         retire_after,
     })
