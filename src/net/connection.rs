@@ -17,7 +17,7 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub const HOLD_LIMIT: usize = 16 * 1024;
 
 /// Read buffers kept per thread for reuse (see `Connection::release_buffer`).
-const MAX_SPARE_BUFFERS: usize = 64;
+const MAX_SPARE_BUFFERS: usize = 8;
 
 thread_local! {
     static SPARE_BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };

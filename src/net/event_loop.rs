@@ -256,10 +256,11 @@ impl EventLoop {
         self.rest.request_began();
     }
 
-    /// The calling thread finished answering a request. With other requests in progress it yields the CPU once: their threads, woken from a
-    /// sleep or a socket wait, queue for the GIL this thread has just let go, and would
-    /// otherwise wait CPython's 5 ms switch interval while it takes the GIL again for the
-    /// next quick request (10 ms sleep app c64 beside hello c64: ~650 -> ~775 req/s).
+    /// The calling thread finished answering a request. With other requests in progress
+    /// it yields the CPU once: their threads, woken from a sleep or a socket wait, queue
+    /// for the GIL this thread has just let go, and would otherwise wait CPython's 5 ms
+    /// switch interval while it takes the GIL again for the next quick request (10 ms
+    /// sleep app c64 beside hello c64: ~650 -> ~775 req/s).
     pub fn request_ended(&self) {
         if self.in_request.fetch_sub(1, Ordering::AcqRel) > 1 {
             // SAFETY: sched_yield takes no arguments and only reorders this CPU's run queue.
@@ -433,7 +434,8 @@ impl EventLoop {
         }
     }
 
-    /// Puts a connection with nothing held back into its slot to wait for input.
+    /// Puts a connection with nothing held back (and its read buffer given back, see
+    /// `park`) into its slot to wait for input.
     fn settle(&self, token: usize, mut conn: Connection) {
         if self.is_stopping() && conn.served > 0 {
             return self.close(token);
@@ -445,7 +447,6 @@ impl EventLoop {
         if self.is_stopping() {
             conn.deadline = conn.deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
         }
-        conn.release_buffer();
         let mut shared = self.lock();
         match shared.slots.get_mut(token) {
             // Input came after the thread's last read: serve it again (no event will come).

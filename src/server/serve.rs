@@ -38,16 +38,15 @@ pub fn serve(ctx: &Context, work: Work) {
             Next::Close => return close(ctx, token, conn),
             Next::Request(mut head) => {
                 let route = SlowRoutes::key(split_target(head.target()).0);
-                let slow_place = match ctx.slow_routes.is_slow(route) {
-                    true => match ctx.event_loop.try_begin_slow() {
-                        Some(place) => Some(place),
-                        None => {
-                            conn.unread(head.into_bytes());
-                            return ctx.event_loop.defer_slow(token, conn);
-                        }
-                    },
-                    false => None,
-                };
+                let mut slow_place = None;
+                if ctx.slow_routes.is_slow(route) {
+                    slow_place = ctx.event_loop.try_begin_slow();
+                    if slow_place.is_none() {
+                        // Not now: the head goes back, to be read again by a thread that may.
+                        conn.unread(head.into_bytes());
+                        return ctx.event_loop.defer_slow(token, conn);
+                    }
+                }
                 if ctx.event_loop.is_stopping() {
                     head.keep_alive = false;
                 }
