@@ -229,7 +229,8 @@ def report(samples, rss, names):
         cells = [f"{medians[(name, s)][0]:,.0f}" if (name, s) in medians else "" for s in scenarios]
         p99 = f"{medians[(name, 'hello64')][1]:.2f}" if (name, "hello64") in medians else ""
         info = rss.get(name, {})
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | {info.get('idle', 0):.1f} | {info.get('after', 0):.1f} | {info.get('worker_after_hello', 0):.1f} | {info.get('worker_after', 0):.1f} | "
+        memory = [f"{info[key]:.1f}" if key in info else "" for key in ("idle", "after", "worker_after_hello", "worker_after")]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | " + " | ".join(memory) + " | "
                      + (f"{info['per_idle_conn_kib']:.2f}" if "per_idle_conn_kib" in info else "") + " |")
     lines += ["", "Ratios wsgihost / best peer:", ""]
     for scenario in scenarios:
