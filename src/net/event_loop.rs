@@ -13,7 +13,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
 use super::connection::Connection;
-use super::monitor_rest::{MonitorRest, Quiet};
+use super::monitor_rest::MonitorRest;
 use super::stream::Listener;
 
 const WAKER: Token = Token(usize::MAX);
@@ -252,7 +252,7 @@ impl EventLoop {
 
     /// The calling thread starts answering a request.
     pub fn request_began(&self) {
-        self.in_request.fetch_add(1, Ordering::AcqRel);
+        self.in_request.fetch_add(1, Ordering::SeqCst);
         self.rest.request_began();
     }
 
@@ -502,12 +502,12 @@ impl EventLoop {
     pub fn monitor(&self, longest_request: impl Fn() -> Duration) {
         let threshold = self.settings.handoff;
         let mut window_start = (Instant::now(), process_cpu_time());
-        let mut quiet = Quiet::default();
-        let in_progress = || self.in_request.load(Ordering::Acquire) > 0;
+        let mut quiet_checks = 0;
+        let in_progress = || self.in_request.load(Ordering::SeqCst) > 0;
         while !self.is_stopping() {
             std::thread::sleep(threshold);
             crate::clock::tick();
-            if self.rest.rest_if_quiet(&mut quiet, in_progress) {
+            if self.rest.rest_if_quiet(&mut quiet_checks, in_progress) {
                 crate::clock::tick();
                 window_start = (Instant::now(), process_cpu_time());
                 continue;

@@ -1,9 +1,11 @@
 //! Lets the hand-off monitor stop ticking while a worker has nothing to do. It checks every
 //! millisecond while requests come (a thousand wake-ups a second: 2-3% of a core for an
-//! idle worker); after `QUIET_CHECKS` checks in which no request began and none was in
-//! progress, it parks until the next request begins (or a second passes).
+//! idle worker); after `QUIET_CHECKS` checks in a row that found no request in progress,
+//! it parks until the next request begins (or a second passes). Under load a thousand
+//! checks a second never all miss the requests, so it only rests when the worker is idle
+//! or nearly so.
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -14,25 +16,14 @@ const LONGEST_REST: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct MonitorRest {
-    /// Requests begun so far.
-    began: AtomicU64,
     resting: AtomicBool,
     monitor: OnceLock<Thread>,
 }
 
-/// The monitor's own count of quiet checks.
-#[derive(Default)]
-pub struct Quiet {
-    seen: u64,
-    checks: u32,
-}
-
 impl MonitorRest {
-    /// A request begins: a resting monitor must watch again.
+    /// A request begins; the caller has already counted it as in progress (SeqCst: either
+    /// the monitor sees it before resting, or this sees the monitor resting).
     pub fn request_began(&self) {
-        // SeqCst here and in `rest_if_quiet`: either the monitor sees this request, or
-        // this sees the monitor resting.
-        self.began.fetch_add(1, Ordering::SeqCst);
         if self.resting.load(Ordering::SeqCst) && self.resting.swap(false, Ordering::AcqRel) {
             self.wake();
         }
@@ -44,26 +35,23 @@ impl MonitorRest {
         }
     }
 
-    /// The monitor calls this after each check: once the worker has been quiet long enough
-    /// it blocks until a request begins. Returns whether it rested.
-    pub fn rest_if_quiet(&self, quiet: &mut Quiet, in_progress: impl Fn() -> bool) -> bool {
-        let began = self.began.load(Ordering::Acquire);
-        if began != quiet.seen || in_progress() {
-            *quiet = Quiet {
-                seen: began,
-                checks: 0,
-            };
+    /// The monitor calls this after each check, with its count of quiet checks: once the
+    /// worker has been quiet long enough it blocks until a request begins. `in_progress`
+    /// must read the count of requests in progress with SeqCst. Returns whether it rested.
+    pub fn rest_if_quiet(&self, quiet_checks: &mut u32, in_progress: impl Fn() -> bool) -> bool {
+        if in_progress() {
+            *quiet_checks = 0;
             return false;
         }
-        quiet.checks += 1;
-        if quiet.checks < QUIET_CHECKS {
+        *quiet_checks += 1;
+        if *quiet_checks < QUIET_CHECKS {
             return false;
         }
-        quiet.checks = 0;
+        *quiet_checks = 0;
         let _ = self.monitor.set(std::thread::current());
         self.resting.store(true, Ordering::SeqCst);
         // A request that began before `resting` was set did not wake us: look again.
-        if self.began.load(Ordering::SeqCst) == began && !in_progress() {
+        if !in_progress() {
             // Nobody ticks the coarse clock during the rest: reads go to the real clocks.
             crate::clock::stop();
             std::thread::park_timeout(LONGEST_REST);
