@@ -2,12 +2,12 @@
 //! (tests/) can drive them directly. The binary is src/main.rs.
 pub mod clock;
 pub mod config;
-pub mod config_file;
 pub mod http;
+pub mod instrument;
 pub mod logging;
 pub mod net;
 pub mod route;
 pub mod server;
-pub mod static_cache;
+#[path = "static/mod.rs"]
 pub mod static_files;
 pub mod wsgi;

@@ -59,7 +59,7 @@ pub struct Connection {
 impl Connection {
     /// `first_request_within`: how long the client has to send its first request head.
     pub fn new(stream: Stream, peers: Peers, first_request_within: Duration) -> Self {
-        crate::server::metrics::connection_opened();
+        crate::instrument::metrics::connection_opened();
         Connection {
             stream,
             peer: peers.peer,
@@ -186,6 +186,6 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        crate::server::metrics::connection_closed();
+        crate::instrument::metrics::connection_closed();
     }
 }

@@ -67,7 +67,7 @@ pub fn read_some(fd: RawFd, buf: &mut Vec<u8>, chunk: usize, wait: Wait) -> io::
             let read = read as usize;
             // SAFETY: the kernel initialised exactly `read` bytes after the current length.
             unsafe { buf.set_len(buf.len() + read) };
-            crate::server::metrics::bytes_in(read);
+            crate::instrument::metrics::bytes_in(read);
             return Ok(read);
         }
         wait_or_fail(Readiness::Readable, wait)?;
@@ -99,7 +99,7 @@ pub fn write_all<S: Write>(stream: &mut S, parts: &[&[u8]], wait: Wait) -> io::R
         match stream.write_vectored(&slices[..count]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(mut written) => {
-                crate::server::metrics::bytes_out(written);
+                crate::instrument::metrics::bytes_out(written);
                 while written > 0 {
                     let left = parts[index].len() - offset;
                     if written < left {
@@ -134,7 +134,7 @@ pub fn send_more(fd: RawFd, mut data: &[u8], wait: Wait) -> io::Result<()> {
             )
         };
         if sent >= 0 {
-            crate::server::metrics::bytes_out(sent as usize);
+            crate::instrument::metrics::bytes_out(sent as usize);
             data = &data[sent as usize..];
             continue;
         }
@@ -156,7 +156,7 @@ pub fn send_file(
         // SAFETY: both descriptors are open for the duration of the call; offset is ours.
         let sent = unsafe { libc::sendfile(socket, file, &mut offset, count) };
         if sent > 0 {
-            crate::server::metrics::bytes_out(sent as usize);
+            crate::instrument::metrics::bytes_out(sent as usize);
             len -= sent as u64;
             continue;
         }

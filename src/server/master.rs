@@ -11,12 +11,13 @@ use anyhow::{Result, bail};
 use pyo3::prelude::*;
 
 use super::control::{self, Message, Reporter};
+use super::exporter::Exporter;
 use super::listeners::{bind_all, remove_socket_files};
-use super::metrics::{self, Exporter};
 use super::reload::SourceWatcher;
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
 use crate::config::Config;
+use crate::instrument::metrics;
 use crate::net::stream::Listener;
 use crate::wsgi::interpreter::BUILD_VERSION;
 

@@ -1,10 +1,9 @@
 //! The process model: a master that binds and supervises, workers that serve.
-pub mod activity;
 pub mod context;
 pub mod control;
+pub mod exporter;
 pub mod listeners;
 pub mod master;
-pub mod metrics;
 pub mod reload;
 pub mod serve;
 pub mod signals;

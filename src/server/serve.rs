@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
-use super::activity;
 use super::context::Context;
-use super::metrics;
 use super::slow_routes::SlowRoutes;
 use crate::http::HttpError;
 use crate::http::body::Framing;
 use crate::http::request::{Head, parse_head};
 use crate::http::response::{Answered, error_page, error_response, simple_response};
+use crate::instrument::activity;
+use crate::instrument::metrics;
 use crate::logging;
 use crate::net::connection::Connection;
 use crate::net::event_loop::Work;

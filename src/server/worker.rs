@@ -12,13 +12,13 @@ use anyhow::Result;
 use mio::Events;
 use pyo3::prelude::*;
 
-use super::activity;
 use super::context::{Context, MountedApp};
 use super::control::{Message, Reporter};
 use super::serve::serve;
 use super::signals::{self, SIGINT, SIGQUIT, SIGTERM};
 use crate::config::Config;
 use crate::http::request::HeadLimits;
+use crate::instrument::activity;
 use crate::net::event_loop::{EventLoop, LoopSettings};
 use crate::net::stream::Listener;
 use crate::route::{Mount, Router, Target};
@@ -80,7 +80,7 @@ pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
     signals::catch(&[SIGINT, SIGTERM, SIGQUIT]);
     crate::logging::start_writer_thread();
     if let Some(slot) = setup.metrics_slot {
-        super::metrics::use_slot(slot);
+        crate::instrument::metrics::use_slot(slot);
     }
     let result = serve_until_stopped(config, setup);
     crate::logging::flush();

@@ -125,7 +125,7 @@ impl Exchange {
         limit: usize,
         wait: Wait,
     ) -> Result<usize, ExchangeError> {
-        crate::server::activity::progress();
+        crate::instrument::activity::progress();
         if limit == 0 {
             return Ok(0);
         }
@@ -238,7 +238,7 @@ impl Exchange {
         total: Option<u64>,
         wait: Wait,
     ) -> Result<(), ExchangeError> {
-        crate::server::activity::progress();
+        crate::instrument::activity::progress();
         let mut head = Vec::new();
         if !self.headers_sent {
             let header_lines = self

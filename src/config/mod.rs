@@ -1,4 +1,7 @@
 //! Command-line flags and their validation. Every flag states its default in `--help`.
+//! `file` adds the other sources: the TOML file and `WSGIHOST_*` variables.
+pub mod file;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -228,7 +231,7 @@ impl Config {
         T: Into<std::ffi::OsString> + Clone,
     {
         let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-        let command = crate::config_file::command();
+        let command = file::command();
         let fail = |err: clap::Error| -> ! {
             if !err.use_stderr() {
                 err.exit()
@@ -244,7 +247,7 @@ impl Config {
             default.is_file().then_some(default)
         });
         if let Some(file) = file {
-            let from_file = crate::config_file::file_arguments(&file, &matches, &command)
+            let from_file = file::file_arguments(&file, &matches, &command)
                 .unwrap_or_else(|message| usage_error(&message));
             let merged = args
                 .iter()
@@ -267,12 +270,12 @@ impl Config {
         config.html_given = given("html");
         config.scripts_given = given("scripts");
         if config.config_reference {
-            print!("{}", crate::config_file::reference(&command));
+            print!("{}", file::reference(&command));
             std::process::exit(0);
         }
         let config = config.checked();
         if config.check_config {
-            print!("{}", crate::config_file::effective(&matches, &command));
+            print!("{}", file::effective(&matches, &command));
             std::process::exit(0);
         }
         config

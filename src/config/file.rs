@@ -1,7 +1,7 @@
 //! Where options come from besides the command line: `WSGIHOST_<OPTION>` environment
 //! variables and a TOML file (`--config FILE`, or ./wsgihost.toml when present).
 //! Precedence: command line > environment > file > defaults. Everything here is derived
-//! from the clap definitions in config.rs, so options are never described twice.
+//! from the clap definitions in config/mod.rs, so options are never described twice.
 use std::ffi::OsString;
 use std::path::Path;
 

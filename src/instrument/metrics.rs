@@ -1,0 +1,160 @@
+//! The counters behind `--metrics`: workers count into their own slot of a memory region
+//! the master maps (shared, anonymous) before forking, so counting costs a few atomic adds
+//! and no messages. The master reads the slots (server::exporter).
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Request-duration histogram bounds, in seconds.
+pub const BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Worker slots in the region; more workers than this share no metrics.
+pub const SLOTS: usize = 256;
+
+/// One worker's counters. Gauges are kept as counters of ups and downs.
+#[repr(C)]
+#[derive(Default)]
+pub struct WorkerStats {
+    pub(crate) pid: AtomicU64,
+    /// By status class: 1xx..5xx.
+    pub(crate) requests: [AtomicU64; 5],
+    pub(crate) started: AtomicU64,
+    pub(crate) buckets: [AtomicU64; BUCKETS.len()],
+    pub(crate) duration_micros: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) opened: AtomicU64,
+    pub(crate) closed: AtomicU64,
+}
+
+impl WorkerStats {
+    pub(crate) fn finished(&self) -> u64 {
+        self.requests.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Adds `other`'s counters to these (for the totals of exited workers).
+    pub(crate) fn absorb(&self, other: &WorkerStats) {
+        let add = |a: &AtomicU64, b: &AtomicU64| {
+            a.fetch_add(b.load(Relaxed), Relaxed);
+        };
+        for (a, b) in self.requests.iter().zip(&other.requests) {
+            add(a, b);
+        }
+        for (a, b) in self.buckets.iter().zip(&other.buckets) {
+            add(a, b);
+        }
+        add(&self.duration_micros, &other.duration_micros);
+        add(&self.bytes_in, &other.bytes_in);
+        add(&self.bytes_out, &other.bytes_out);
+        add(&self.opened, &other.opened);
+        add(&self.closed, &other.closed);
+    }
+
+    /// Zeroes the slot for the next worker.
+    pub(crate) fn clear(&self) {
+        let zero = |a: &AtomicU64| a.store(0, Relaxed);
+        zero(&self.pid);
+        self.requests.iter().for_each(zero);
+        self.buckets.iter().for_each(zero);
+        for field in [
+            &self.started,
+            &self.duration_micros,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.opened,
+            &self.closed,
+        ] {
+            zero(field);
+        }
+    }
+}
+
+struct Region {
+    slots: &'static [WorkerStats],
+}
+
+static REGION: OnceLock<Region> = OnceLock::new();
+
+/// Every worker slot of the region (empty before `create_region`).
+pub fn slots() -> &'static [WorkerStats] {
+    REGION.get().map_or(&[], |region| region.slots)
+}
+/// This worker's slot (set after fork).
+static MINE: OnceLock<&'static WorkerStats> = OnceLock::new();
+
+/// Maps the shared region; call in the master before forking, only with --metrics.
+pub fn create_region() -> std::io::Result<()> {
+    let size = std::mem::size_of::<WorkerStats>() * SLOTS;
+    // SAFETY: a fresh anonymous shared mapping, zero-filled by the kernel; all-zero bytes
+    // are valid AtomicU64s. It is never unmapped (it lives as long as the process).
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    let slots = unsafe { std::slice::from_raw_parts(ptr as *const WorkerStats, SLOTS) };
+    let _ = REGION.set(Region { slots });
+    Ok(())
+}
+
+/// In a worker after fork: count into `slot`.
+pub fn use_slot(slot: usize) {
+    if let Some(stats) = REGION.get().and_then(|r| r.slots.get(slot)) {
+        stats.pid.store(std::process::id() as u64, Relaxed);
+        let _ = MINE.set(stats);
+    }
+}
+
+fn mine() -> Option<&'static WorkerStats> {
+    MINE.get().copied()
+}
+
+pub fn request_started() {
+    if let Some(stats) = mine() {
+        stats.started.fetch_add(1, Relaxed);
+    }
+}
+
+pub fn request_finished(status: u16, micros: u64) {
+    if let Some(stats) = mine() {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        stats.requests[class].fetch_add(1, Relaxed);
+        stats.duration_micros.fetch_add(micros, Relaxed);
+        let seconds = micros as f64 / 1e6;
+        if let Some(bucket) = BUCKETS.iter().position(|&bound| seconds <= bound) {
+            stats.buckets[bucket].fetch_add(1, Relaxed);
+        }
+    }
+}
+
+pub fn bytes_in(n: usize) {
+    if let Some(stats) = mine() {
+        stats.bytes_in.fetch_add(n as u64, Relaxed);
+    }
+}
+
+pub fn bytes_out(n: usize) {
+    if let Some(stats) = mine() {
+        stats.bytes_out.fetch_add(n as u64, Relaxed);
+    }
+}
+
+pub fn connection_opened() {
+    if let Some(stats) = mine() {
+        stats.opened.fetch_add(1, Relaxed);
+    }
+}
+
+pub fn connection_closed() {
+    if let Some(stats) = mine() {
+        stats.closed.fetch_add(1, Relaxed);
+    }
+}
