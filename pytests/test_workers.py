@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import ResponseReader
+from verifier import VerifyingClient
 
 
 def pid_of_answer(server, path="/pid.py"):
@@ -120,15 +121,155 @@ def test_sigterm_waits_for_request_and_exits_0(start_server, workers):
     assert result["text"] == "slept 2"
 
 
+def run_verifier(server, seconds, connections=16, path="/verify.py", during=None):
+    """Runs a verifying keep-alive client for `seconds`, calling `during(elapsed)` (if given)
+    every 0.1 s meanwhile; returns the stopped client."""
+    client = VerifyingClient(server.port, connections=connections, path=path)
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        time.sleep(0.1)
+        if during:
+            during(time.monotonic() - started)
+    return client.stop()
+
+
 def test_max_requests_recycles_without_failures(start_server):
-    server = start_server("--max-requests", "20", "--max-requests-jitter", "5")
-    pids = set()
-    for _ in range(120):
-        response = requests.get(server.url + "/pid.py", timeout=10)
-        assert response.status_code == 200
-        pids.add(response.text.split()[0])
-    assert len(pids) >= 4, pids
+    """Keep-alive clients send their next request exactly as workers retire: none is lost."""
+    server = start_server("--workers", "2", "--threads", "4", "--max-requests", "150",
+                          "--max-requests-jitter", "30", "--access-log", "off")
+    client = run_verifier(server, 4)
+    assert client.failures == [] and client.refused == 0, client.summary()
+    assert len(client.pids) >= 6, client.pids
     assert "retiring (served" in server.log()
+
+
+def test_max_rss_recycles_without_failures(start_server):
+    server = start_server("--workers", "2", "--threads", "4", "--max-rss", "60",
+                          "--access-log", "off")
+    client = run_verifier(server, 4, path="/verify_leaky.py")
+    assert client.failures == [] and client.refused == 0, client.summary()
+    assert len(client.pids) >= 3, client.pids
+    assert "is over --max-rss 60" in server.log()
+
+
+def test_reload_and_worker_count_changes_lose_no_request(start_server):
+    server = start_server("--workers", "2", "--threads", "4", "--access-log", "off")
+    signals_at = {1.0: signal.SIGHUP, 2.5: signal.SIGTTIN, 3.5: signal.SIGTTOU}
+
+    def send(elapsed):
+        for at in sorted(signals_at):
+            if elapsed >= at:
+                os.kill(server.pid, signals_at.pop(at))
+
+    client = run_verifier(server, 5, during=send)
+    assert client.failures == [] and client.refused == 0, client.summary()
+    log = server.log()
+    assert log.count("stopped (exit code 0)") >= 3, log
+    assert len(client.pids) >= 4, client.pids
+
+
+def test_timeout_recycles_a_stuck_worker_without_other_failures(start_server):
+    server = start_server("--workers", "2", "--threads", "4", "--timeout", "1",
+                          "--access-log", "off")
+    stuck = server.connect(timeout=10)
+
+    def spin(elapsed):
+        if elapsed >= 0.5 and stuck.fileno() >= 0 and not getattr(spin, "sent", False):
+            spin.sent = True
+            stuck.sendall(b"GET /spin.py HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    client = run_verifier(server, 4, during=spin)
+    answer = stuck.recv(65536)
+    stuck.close()
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 5"), answer
+    assert client.failures == [] and client.refused == 0, client.summary()
+    assert "made no progress" in server.log()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_drain_serves_or_refuses_every_new_connection(start_server, workers):
+    """During the drain a new connection is either answered (with Connection: close) or
+    refused at connect, which clients and proxies retry; never accepted and then reset."""
+    server = start_server("--workers", workers)
+    slow = {}
+    keeper = threading.Thread(target=lambda: slow.setdefault(
+        "text", requests.get(server.url + "/sleepy.py?2", timeout=10).text))
+    keeper.start()
+    time.sleep(0.4)
+    os.kill(server.pid, signal.SIGTERM)
+    outcomes = []
+
+    def newcomer():
+        try:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        except ConnectionRefusedError:
+            return outcomes.append("refused")
+        with sock:
+            try:
+                sock.sendall(b"POST /verify.py HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: 3\r\n\r\nabc")
+                status, _, body = ResponseReader(sock).read("POST")
+                outcomes.append(f"answered {status} {body[-2:]!r}")
+            except (OSError, ConnectionError) as err:
+                outcomes.append(f"lost: {err!r}")
+
+    clients = []
+    for _ in range(20):
+        clients.append(threading.Thread(target=newcomer))
+        clients[-1].start()
+        time.sleep(0.05)
+    for thread in clients:
+        thread.join()
+    keeper.join()
+    assert slow["text"] == "slept 2"
+    assert server.stop() == 0
+    assert all(o == "refused" or o == "answered 200 b' 3'" for o in outcomes), outcomes
+    assert "refused" in outcomes
+
+
+def test_clients_that_stop_reading_cost_only_their_own_connections(start_server):
+    """A client that stops reading a 20 MB answer and one that pipelines 100,000 requests
+    without reading are slow clients, not stuck apps: --io-timeout closes their connections,
+    and --timeout neither retires the worker nor fails anyone else's request."""
+    server = start_server("--threads", "4", "--timeout", "2", "--io-timeout", "3",
+                          "--access-log", "off")
+    first = pid_of_answer(server)
+    big = server.connect()
+    big.sendall(b"GET /big.py?20 HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    def pipeline():
+        with server.connect(timeout=8) as sock:
+            try:
+                sock.sendall(b"GET /verify.py?size=2000 HTTP/1.1\r\nHost: x\r\n\r\n" * 100_000)
+            except OSError:
+                pass  # closed by the server's --io-timeout
+
+    pipeliner = threading.Thread(target=pipeline)
+    pipeliner.start()
+    client = run_verifier(server, 6, connections=8)
+    pipeliner.join()
+    received = 0
+    big.settimeout(2)
+    try:
+        while chunk := big.recv(1 << 20):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    big.close()
+    assert received < 20 << 20  # the server gave up on it
+    assert client.failures == [] and client.refused == 0, client.summary()
+    assert pid_of_answer(server) == first
+    log = server.log()
+    assert "made no progress" not in log and "retiring" not in log
+
+
+def test_a_crashed_worker_names_the_requests_it_was_answering(start_server):
+    server = start_server()
+    with pytest.raises(requests.RequestException):
+        requests.get(server.url + "/crash.py?why=segfault", timeout=10)
+    assert wait_for(lambda: "killed by SIGSEGV" in server.log())
+    assert 'was answering "GET /crash.py?why=segfault HTTP/1.1" from 127.0.0.1:' in server.log()
+    assert requests.get(server.url + "/pid.py", timeout=10).status_code == 200
 
 
 def test_timeout_replaces_worker_stuck_in_app(start_server):

@@ -54,10 +54,14 @@ impl Head {
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
+    /// The request line as sent (without its line end).
+    pub fn request_line_bytes(&self) -> &[u8] {
+        let end = self.raw.iter().position(|&b| b == b'\r' || b == b'\n');
+        &self.raw[..end.unwrap_or(self.raw.len())]
+    }
     /// The request line as sent, for logs.
     pub fn request_line(&self) -> String {
-        let end = self.raw.iter().position(|&b| b == b'\r' || b == b'\n');
-        String::from_utf8_lossy(&self.raw[..end.unwrap_or(self.raw.len())]).into_owned()
+        String::from_utf8_lossy(self.request_line_bytes()).into_owned()
     }
 }
 

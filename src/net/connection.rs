@@ -1,6 +1,6 @@
 //! One client connection: its socket, unread input and the deadline that ends it if idle.
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -41,6 +41,9 @@ pub struct Connection {
     pub input: Vec<u8>,
     /// When the connection is closed if no complete request head has arrived.
     pub deadline: Instant,
+    /// Since when it has waited for input with nothing in progress (accepted, or its last
+    /// response written).
+    pub idle_since: Instant,
     /// Set when the head currently being received began to arrive (for the header timeout).
     pub head_started: Option<Instant>,
     /// Requests answered on this connection so far.
@@ -60,12 +63,14 @@ impl Connection {
     /// `first_request_within`: how long the client has to send its first request head.
     pub fn new(stream: Stream, peers: Peers, first_request_within: Duration) -> Self {
         crate::instrument::metrics::connection_opened();
+        let now = Instant::now();
         Connection {
             stream,
             peer: peers.peer,
             local: peers.local,
             input: Vec::new(),
-            deadline: Instant::now() + first_request_within,
+            deadline: now + first_request_within,
+            idle_since: now,
             head_started: None,
             served: 0,
             drained: false,
@@ -173,6 +178,24 @@ impl Connection {
         let fd = self.fd();
         let mut wait = |readiness: Readiness| wait_ready(fd, readiness, timeout);
         self.write(parts, &mut wait)
+    }
+
+    /// Writes as much of the held-back responses as the socket takes now, keeping the rest.
+    /// Ok(true): all written.
+    pub fn try_flush(&mut self) -> io::Result<bool> {
+        while !self.held.is_empty() {
+            match self.stream.write(&self.held) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => {
+                    crate::instrument::metrics::bytes_out(written);
+                    self.held.drain(..written);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 
     /// Writes the held-back responses, if any.

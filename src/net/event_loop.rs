@@ -15,6 +15,7 @@ use slab::Slab;
 use super::connection::Connection;
 use super::monitor_rest::MonitorRest;
 use super::stream::Listener;
+use crate::instrument::activity;
 
 const WAKER: Token = Token(usize::MAX);
 /// Most connections held with unwritten responses before they are written.
@@ -23,8 +24,10 @@ const MAX_HELD: usize = 64;
 const LISTENER_BASE: usize = usize::MAX - 1;
 /// How often idle connections are checked against their deadlines.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
-/// How long a connection without a request yet may still send one once stopping began.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+/// How long a stopping worker keeps an idle connection open. A client still using it sends
+/// its next request within this and has it answered (with `Connection: close`); closing at
+/// once lost the requests already on their way (the keep-alive race).
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 pub struct LoopSettings {
     pub keep_alive: Duration,
@@ -42,7 +45,7 @@ pub struct LoopSettings {
 
 enum Slot {
     /// Waiting in the loop for input.
-    Parked(Connection),
+    Parked(Box<Connection>),
     /// Being served by a thread (or queued for one). `input_arrived`: the loop reported
     /// new input meanwhile; epoll is edge-triggered, so that report is the only one and the
     /// connection goes straight back to the ready queue when the thread parks it.
@@ -52,12 +55,12 @@ enum Slot {
 struct Shared {
     listeners: Vec<Listener>,
     slots: Slab<Slot>,
-    ready: VecDeque<(usize, Connection)>,
+    ready: VecDeque<(usize, Box<Connection>)>,
     /// Served connections whose finished responses wait to be written (see `park`).
-    held: Vec<(usize, Connection)>,
+    held: Vec<(usize, Box<Connection>)>,
     /// Connections whose next request is for a slow path, waiting for a thread that may
     /// start it (see `try_begin_slow`); the request head is back in their input.
-    slow: VecDeque<(usize, Connection)>,
+    slow: VecDeque<(usize, Box<Connection>)>,
     sleeping: usize,
     /// Threads answering a request for a slow path.
     slow_running: usize,
@@ -97,7 +100,7 @@ impl Drop for SlowPlace<'_> {
 /// A connection a thread now owns and must serve, then `park` or `close`.
 pub struct Work {
     pub token: usize,
-    pub conn: Connection,
+    pub conn: Box<Connection>,
 }
 
 impl EventLoop {
@@ -143,23 +146,39 @@ impl EventLoop {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Stop accepting; idle keep-alive connections close at once; connections accepted but
-    /// still waiting for their first request get a short grace to send it (a client racing
-    /// a reload must not see a reset); threads end once their requests finish.
+    /// Stops accepting: takes what the listen queues already hold (those clients finished
+    /// their handshake with us and get their first request answered) and closes this
+    /// worker's copies of the listeners. Open connections stay until they have been idle for
+    /// `DRAIN_IDLE`; requests arriving meanwhile are answered with `Connection: close`.
+    /// Threads end once nothing is left.
     pub fn stop(&self) {
-        self.stopping.store(true, Ordering::Release);
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let _ = self.waker.wake();
         self.rest.wake();
-        let grace = Instant::now() + FIRST_REQUEST_GRACE;
         let mut shared = self.lock();
-        shared.slots.retain(|_, slot| match slot {
-            Slot::Parked(conn) if conn.served > 0 => false,
-            Slot::Parked(conn) => {
-                conn.deadline = conn.deadline.min(grace);
-                true
+        let Shared {
+            listeners, slots, ..
+        } = &mut *shared;
+        for listener in listeners.iter_mut() {
+            while slots.len() < self.settings.max_connections {
+                match self.accept_one(slots, listener) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
             }
-            Slot::Busy { .. } => true,
-        });
+            let _ = self.registry.deregister(listener);
+        }
+        listeners.clear();
+        for (_, slot) in slots.iter_mut() {
+            if let Slot::Parked(conn) = slot
+                && conn.head_started.is_none()
+            {
+                conn.deadline = conn.deadline.min(conn.idle_since + DRAIN_IDLE);
+            }
+        }
         // Holding the lock orders this after any thread's check-then-sleep: no lost wake-up.
         self.wake_idle.notify_all();
     }
@@ -188,6 +207,8 @@ impl EventLoop {
                 continue;
             }
             if self.is_stopping() && !self.has_waiting_connections(&mut shared) {
+                // The others (asleep, or about to be) find the same and end too.
+                self.wake_idle.notify_all();
                 return None;
             }
             drop(shared);
@@ -197,7 +218,7 @@ impl EventLoop {
                 continue;
             }
             let shared = self.lock();
-            if shared.ready.is_empty() && !self.is_stopping() {
+            if shared.ready.is_empty() {
                 self.sleep(shared);
             }
         }
@@ -205,7 +226,7 @@ impl EventLoop {
 
     /// The next connection to serve: one waiting to start a slow request if that may
     /// start now, else the next ready one.
-    fn take_ready(&self, shared: &mut Shared) -> Option<(usize, Connection)> {
+    fn take_ready(&self, shared: &mut Shared) -> Option<(usize, Box<Connection>)> {
         if self.slow_may_start(shared)
             && let Some(work) = shared.slow.pop_front()
         {
@@ -246,7 +267,7 @@ impl EventLoop {
 
     /// A connection whose next request (its head put back into its input) is for a slow
     /// path that may not start now: it waits for a thread that may start it.
-    pub fn defer_slow(&self, token: usize, conn: Connection) {
+    pub fn defer_slow(&self, token: usize, conn: Box<Connection>) {
         self.lock().slow.push_back((token, conn));
     }
 
@@ -370,19 +391,11 @@ impl EventLoop {
                 return;
             }
             budget -= 1;
-            match shared.listeners[i].accept() {
-                Ok((mut stream, peers)) => {
-                    let entry = shared.slots.vacant_entry();
-                    let token = entry.key();
-                    if self
-                        .registry
-                        .register(&mut stream, Token(token), Interest::READABLE)
-                        .is_ok()
-                    {
-                        let conn = Connection::new(stream, peers, self.settings.header_timeout);
-                        entry.insert(Slot::Parked(conn));
-                    }
-                }
+            let Shared {
+                listeners, slots, ..
+            } = &mut *shared;
+            match self.accept_one(slots, &listeners[i]) {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -395,12 +408,27 @@ impl EventLoop {
         }
     }
 
+    /// Accepts one waiting connection from `listener` and parks it in `slots`.
+    fn accept_one(&self, slots: &mut Slab<Slot>, listener: &Listener) -> io::Result<()> {
+        let (mut stream, peers) = listener.accept()?;
+        let entry = slots.vacant_entry();
+        if self
+            .registry
+            .register(&mut stream, Token(entry.key()), Interest::READABLE)
+            .is_ok()
+        {
+            let conn = Box::new(Connection::new(stream, peers, self.settings.header_timeout));
+            entry.insert(Slot::Parked(conn));
+        }
+        Ok(())
+    }
+
     /// Returns a served connection to the loop to wait for its next request. One holding
     /// back finished responses waits, unparked, while threads still have ready connections
     /// to serve (at most `MAX_HELD` of them): then they are all written and parked. Writing
     /// each at once would wake the client per response; in a batch, one wake-up collects
     /// several (Flask c64: ~10k -> ~14k req/s).
-    pub fn park(&self, token: usize, mut conn: Connection) {
+    pub fn park(&self, token: usize, mut conn: Box<Connection>) {
         // A held connection gives its read buffer back now: the thread's next read reuses
         // it, so one buffer serves a whole batch.
         conn.release_buffer();
@@ -419,34 +447,59 @@ impl EventLoop {
         self.release(batch);
     }
 
-    /// Writes and parks the connections held so far.
+    /// The monitor writes what the connections held so far can take without waiting; the
+    /// rest go back to be written by a request thread (the monitor must never block).
     fn release_held(&self) {
         let batch = std::mem::take(&mut self.lock().held);
-        self.release(batch);
+        let unwritten = self.write_without_waiting(batch);
+        self.lock().held.extend(unwritten);
     }
 
-    fn release(&self, batch: Vec<(usize, Connection)>) {
-        for (token, mut conn) in batch {
-            match conn.flush(self.settings.write_timeout) {
+    /// Writes held responses and parks their connections. All are written without waiting
+    /// first, so a client that does not read holds back no one else's responses; then the
+    /// slow readers are waited for (up to the write timeout), announced as a request so the
+    /// monitor hands the loop to another thread meanwhile.
+    fn release(&self, batch: Vec<(usize, Box<Connection>)>) {
+        for (token, mut conn) in self.write_without_waiting(batch) {
+            self.request_began();
+            activity::request_began(Instant::now(), b"(writing to a slow reader)", conn.peer);
+            let flushed = conn.flush(self.settings.write_timeout);
+            activity::request_ended();
+            self.request_ended();
+            match flushed {
                 Ok(()) => self.settle(token, conn),
                 Err(_) => self.close(token),
             }
         }
     }
 
+    /// Parks the connections whose held responses were written whole; returns the others.
+    fn write_without_waiting(
+        &self,
+        batch: Vec<(usize, Box<Connection>)>,
+    ) -> Vec<(usize, Box<Connection>)> {
+        let mut unwritten = Vec::new();
+        for (token, mut conn) in batch {
+            match conn.try_flush() {
+                Ok(true) => self.settle(token, conn),
+                Ok(false) => unwritten.push((token, conn)),
+                Err(_) => self.close(token),
+            }
+        }
+        unwritten
+    }
+
     /// Puts a connection with nothing held back (and its read buffer given back, see
     /// `park`) into its slot to wait for input.
-    fn settle(&self, token: usize, mut conn: Connection) {
-        if self.is_stopping() && conn.served > 0 {
-            return self.close(token);
-        }
+    fn settle(&self, token: usize, mut conn: Box<Connection>) {
+        conn.idle_since = crate::clock::now();
         conn.deadline = match conn.head_started {
             Some(started) => started + self.settings.header_timeout,
-            None => crate::clock::now() + self.settings.keep_alive,
+            None if self.is_stopping() => {
+                conn.idle_since + self.settings.keep_alive.min(DRAIN_IDLE)
+            }
+            None => conn.idle_since + self.settings.keep_alive,
         };
-        if self.is_stopping() {
-            conn.deadline = conn.deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
-        }
         let mut shared = self.lock();
         match shared.slots.get_mut(token) {
             // Input came after the thread's last read: serve it again (no event will come).

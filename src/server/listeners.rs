@@ -1,12 +1,12 @@
-//! Binding the listening sockets (TCP, unix, or inherited from systemd), with errors a user
-//! can act on. The master binds them once; every worker shares them.
+//! Binding the listening sockets (TCP, unix, or inherited from systemd or a parent process),
+//! with errors a user can act on. The master binds them once; every worker shares them.
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, SockRef, Socket, Type};
 
 use crate::net::stream::Listener;
 
@@ -18,11 +18,28 @@ const BACKLOG: i32 = 1024;
 pub enum BindAddr {
     Tcp(SocketAddr),
     Unix(PathBuf),
+    /// `fd://N`: a listening socket the parent process opened and passed down.
+    Fd(RawFd),
+}
+
+/// The listeners, and whether they came from outside (systemd or `fd://`): whoever passed
+/// them keeps them open across our restarts, so stopping must leave them usable.
+pub struct Bound {
+    pub listeners: Vec<Listener>,
+    pub inherited: bool,
 }
 
 impl std::str::FromStr for BindAddr {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(fd) = text.strip_prefix("fd://") {
+            return match fd.parse::<RawFd>() {
+                Ok(fd) if fd >= 0 => Ok(BindAddr::Fd(fd)),
+                _ => Err(format!(
+                    "'{text}' is not fd://N with N a file descriptor number"
+                )),
+            };
+        }
         if let Some(path) = text.strip_prefix("unix:") {
             return if path.is_empty() {
                 Err("unix: needs a socket path, e.g. unix:/run/app.sock".into())
@@ -31,7 +48,9 @@ impl std::str::FromStr for BindAddr {
             };
         }
         text.parse::<SocketAddr>().map(BindAddr::Tcp).map_err(|_| {
-            format!("'{text}' is not HOST:PORT, [IPv6]:PORT or unix:PATH (e.g. 127.0.0.1:8000)")
+            format!(
+                "'{text}' is not HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N (e.g. 127.0.0.1:8000)"
+            )
         })
     }
 }
@@ -56,39 +75,60 @@ fn inherited_from_systemd() -> Result<Option<Vec<Listener>>> {
     }
     const FIRST_FD: RawFd = 3;
     let listeners = (FIRST_FD..FIRST_FD + count)
-        .map(|fd| {
-            // SAFETY: systemd passes these descriptors to us to own.
-            let socket = unsafe { Socket::from_raw_fd(fd) };
-            socket.set_nonblocking(true)?;
-            let local = socket.local_addr()?;
-            Ok(if local.as_socket().is_some() {
-                Listener::Tcp(mio::net::TcpListener::from_std(socket.into()))
-            } else {
-                // Not ours to remove on exit: systemd owns the file.
-                Listener::Unix(
-                    unsafe { mio::net::UnixListener::from_raw_fd(socket.into_raw_fd()) },
-                    PathBuf::new(),
-                )
-            })
-        })
-        .collect::<std::io::Result<Vec<_>>>()
+        .map(adopt)
+        .collect::<Result<Vec<_>>>()
         .context("using the sockets passed by systemd")?;
     Ok(Some(listeners))
 }
 
+/// Takes over a listening socket this process inherited as descriptor `fd`.
+fn adopt(fd: RawFd) -> Result<Listener> {
+    // SAFETY: fstat only reads the descriptor's type into a buffer we own.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        bail!("descriptor {fd} is not an open socket");
+    }
+    // SAFETY: the descriptor is an open socket passed to us to own.
+    let socket = unsafe { Socket::from_raw_fd(fd) };
+    if !socket.is_listener()? {
+        bail!("descriptor {fd} is not a listening socket");
+    }
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    let local = socket.local_addr()?;
+    Ok(if local.as_socket().is_some() {
+        Listener::Tcp(mio::net::TcpListener::from_std(socket.into()))
+    } else {
+        // Not ours to remove on exit: whoever passed it owns the file.
+        Listener::Unix(
+            mio::net::UnixListener::from_std(socket.into()),
+            PathBuf::new(),
+        )
+    })
+}
+
 /// Binds every address in order (or takes systemd's sockets); the first failure names its
 /// address. `unix_mode` is applied to socket files.
-pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Vec<Listener>> {
+pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Bound> {
     if let Some(listeners) = inherited_from_systemd()? {
-        return Ok(listeners);
+        return Ok(Bound {
+            listeners,
+            inherited: true,
+        });
     }
-    addrs
+    let listeners = addrs
         .iter()
         .map(|addr| match addr {
             BindAddr::Tcp(addr) => bind_tcp(*addr),
             BindAddr::Unix(path) => bind_unix(path, unix_mode),
+            BindAddr::Fd(fd) => adopt(*fd).with_context(|| format!("--bind fd://{fd}")),
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let inherited = addrs.iter().any(|addr| matches!(addr, BindAddr::Fd(_)));
+    Ok(Bound {
+        listeners,
+        inherited,
+    })
 }
 
 fn bind_tcp(addr: SocketAddr) -> Result<Listener> {
@@ -141,6 +181,31 @@ fn bind_unix(path: &Path, mode: u32) -> Result<Listener> {
     ))
 }
 
+/// A stopping server refuses new connections before its workers take the last queued ones,
+/// so no client completes a handshake only to be reset when the sockets close: TCP
+/// listeners get a filter that drops every SYN (the client retries, and is refused once the
+/// socket is closed), unix socket files are removed (connects fail at once). Sockets someone
+/// passed us are left alone: they outlive us, and the next server takes the queue.
+pub fn refuse_new_connections(bound: &Bound) {
+    if bound.inherited {
+        return;
+    }
+    let drop_everything = [SockFilter::new(
+        (libc::BPF_RET | libc::BPF_K) as u16,
+        0,
+        0,
+        0,
+    )];
+    for listener in &bound.listeners {
+        if let Listener::Tcp(listener) = listener
+            && let Err(err) = SockRef::from(listener).attach_filter(&drop_everything)
+        {
+            crate::log_warn!("cannot stop new connections during the drain: {err}");
+        }
+    }
+    remove_socket_files(&bound.listeners);
+}
+
 /// Removes the socket files this process created.
 pub fn remove_socket_files(listeners: &[Listener]) {
     for listener in listeners {
@@ -171,6 +236,8 @@ mod tests {
             Ok(BindAddr::Unix("/tmp/a.sock".into()))
         );
         assert!("unix:".parse::<BindAddr>().is_err());
+        assert_eq!("fd://3".parse::<BindAddr>(), Ok(BindAddr::Fd(3)));
+        assert!("fd://x".parse::<BindAddr>().is_err());
         assert!("localhost".parse::<BindAddr>().is_err());
     }
 }

@@ -12,11 +12,12 @@ use pyo3::prelude::*;
 
 use super::control::{self, Message, Reporter};
 use super::exporter::Exporter;
-use super::listeners::{bind_all, remove_socket_files};
+use super::listeners::{Bound, bind_all, refuse_new_connections, remove_socket_files};
 use super::reload::SourceWatcher;
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
 use crate::config::Config;
+use crate::instrument::activity::Scoreboard;
 use crate::instrument::metrics;
 use crate::net::stream::Listener;
 use crate::wsgi::interpreter::BUILD_VERSION;
@@ -35,6 +36,8 @@ struct WorkerProcess {
     /// Its slot in the shared metrics region (with --metrics).
     metrics_slot: Option<usize>,
     ready: bool,
+    /// What its threads are doing, in memory shared with it.
+    scoreboard: Scoreboard,
     /// Stopping (retiring itself, or told to stop): no longer counts as serving.
     leaving: bool,
     last_heard: Instant,
@@ -44,7 +47,7 @@ struct Master<'c> {
     config: &'c Config,
     /// With --preload: Python and the app, loaded once here and inherited by each fork.
     preloaded: Option<Preloaded>,
-    listeners: Vec<Listener>,
+    bound: Bound,
     workers: Vec<WorkerProcess>,
     target: usize,
     generation: u64,
@@ -66,8 +69,8 @@ pub fn run(config: &Config) -> Result<()> {
         // Checked here too, so a version mismatch is one clear line before any fork.
         crate::wsgi::interpreter::venv_python(venv)?;
     }
-    let listeners = bind_all(&config.bind, config.unix_mode)?;
-    let shown: Vec<String> = listeners.iter().map(Listener::describe).collect();
+    let bound = bind_all(&config.bind, config.unix_mode)?;
+    let shown: Vec<String> = bound.listeners.iter().map(Listener::describe).collect();
     let python = BUILD_VERSION
         .split_whitespace()
         .next()
@@ -91,7 +94,7 @@ pub fn run(config: &Config) -> Result<()> {
     let mut master = Master {
         config,
         preloaded,
-        listeners,
+        bound,
         workers: Vec::new(),
         target: config.workers as usize,
         generation: 0,
@@ -106,7 +109,7 @@ pub fn run(config: &Config) -> Result<()> {
         spawned: 0,
     };
     let result = master.supervise();
-    remove_socket_files(&master.listeners);
+    remove_socket_files(&master.bound.listeners);
     if let Some(preloaded) = master.preloaded.take() {
         Python::attach(|_| drop(preloaded.apps));
         preloaded.interpreter.finalize();
@@ -152,12 +155,15 @@ impl Master<'_> {
                 crate::log_info!("{} received, stopping gracefully", signals::name(signal));
                 self.stopping =
                     Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
+                refuse_new_connections(&self.bound);
                 self.signal_all(SIGTERM);
+                // The workers take what is queued, then close their copies: the sockets close.
+                self.bound.listeners.clear();
             }
             SIGINT | SIGQUIT => {
                 crate::log_info!("{} received, stopping now", signals::name(signal));
                 self.signal_all(libc::SIGKILL);
-                remove_socket_files(&self.listeners);
+                remove_socket_files(&self.bound.listeners);
                 std::process::exit(1);
             }
             SIGHUP if self.stopping.is_none() => {
@@ -224,9 +230,18 @@ impl Master<'_> {
             let expected = worker.leaving || self.stopping.is_some();
             if expected {
                 crate::log_info!("worker {pid} stopped ({cause})");
+            } else {
+                crate::log_error!("worker {pid} died ({cause}); starting a replacement");
+            }
+            if !expected || libc::WIFSIGNALED(status) {
+                // Their access-log lines were never written: name them here.
+                for request in worker.scoreboard.requests_in_progress() {
+                    crate::log_error!("worker {pid} was answering {request} when it died");
+                }
+            }
+            if expected {
                 continue;
             }
-            crate::log_error!("worker {pid} died ({cause}); starting a replacement");
             let older_generation_serving = self
                 .workers
                 .iter()
@@ -334,6 +349,7 @@ impl Master<'_> {
 
     fn spawn(&mut self) -> Result<()> {
         let (read_end, write_end) = control::pipe()?;
+        let scoreboard = Scoreboard::map(self.config.worker_threads())?;
         let metrics_slot = self.metrics.as_ref().and_then(|_| self.free_slots.pop());
         self.spawned += 1;
         if let Some(exporter) = &mut self.metrics
@@ -355,11 +371,12 @@ impl Master<'_> {
             // SAFETY: ask the kernel to stop us gracefully if the master dies.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, SIGTERM) };
             let setup = WorkerSetup {
-                listeners: std::mem::take(&mut self.listeners),
+                listeners: std::mem::take(&mut self.bound.listeners),
                 reporter: Reporter(Some(write_end)),
                 multiprocess: self.config.workers > 1,
                 preloaded: self.preloaded.take(),
                 metrics_slot,
+                scoreboard,
             };
             let code = worker::run(self.config, setup);
             std::process::exit(code);
@@ -372,6 +389,7 @@ impl Master<'_> {
             generation: self.generation,
             metrics_slot,
             ready: false,
+            scoreboard,
             leaving: false,
             last_heard: Instant::now(),
         });

@@ -52,11 +52,11 @@ pub fn serve(ctx: &Context, work: Work) {
                 }
                 let started = Instant::now();
                 metrics::request_started();
-                activity::request_in_progress(Some(started));
+                activity::request_began(started, head.request_line_bytes(), conn.peer);
                 ctx.event_loop.request_began();
                 let (returned, answered) = handle(ctx, conn, &head);
                 ctx.event_loop.request_ended();
-                activity::request_in_progress(None);
+                activity::request_ended();
                 conn = returned;
                 let took = record_answer(Some(&head), &conn, answered, started);
                 drop(slow_place);
@@ -76,7 +76,7 @@ pub fn serve(ctx: &Context, work: Work) {
 }
 
 /// Closes the connection once what it holds back has been sent.
-fn close(ctx: &Context, token: usize, mut conn: Connection) {
+fn close(ctx: &Context, token: usize, mut conn: Box<Connection>) {
     let _ = conn.flush(ctx.call.io_timeout);
     ctx.event_loop.close(token);
 }
@@ -156,7 +156,7 @@ fn record_answer(
 }
 
 /// Answers one request. Returns the connection and what was sent.
-fn handle(ctx: &Context, mut conn: Connection, head: &Head) -> (Connection, Answered) {
+fn handle(ctx: &Context, mut conn: Box<Connection>, head: &Head) -> (Box<Connection>, Answered) {
     if let Framing::Length(length) = head.framing
         && ctx.call.max_body > 0
         && length > ctx.call.max_body
@@ -248,10 +248,10 @@ fn run_app(
     ctx: &Context,
     py: Python<'_>,
     app: AppTarget<'_, '_>,
-    mut conn: Connection,
+    mut conn: Box<Connection>,
     head: &Head,
     split: (&[u8], &[u8], &[u8]),
-) -> (Connection, Answered) {
+) -> (Box<Connection>, Answered) {
     let (script_name, path_info, query) = split;
     let place = place(&mut conn, script_name, path_info, query);
     let template = ctx.environ_template.bind(py);
@@ -289,11 +289,11 @@ fn place<'a>(
 /// had no body to skip.
 fn answer(
     ctx: &Context,
-    mut conn: Connection,
+    mut conn: Box<Connection>,
     head: &Head,
     status: u16,
     detail: &str,
-) -> (Connection, Answered) {
+) -> (Box<Connection>, Answered) {
     let keep_alive = head.keep_alive && head.framing == Framing::Empty;
     let page = error_page(status, detail);
     let reply = simple_response(status, b"", &page, keep_alive, head.is_head());

@@ -45,6 +45,8 @@ pub struct WorkerSetup {
     pub preloaded: Option<Preloaded>,
     /// With --metrics: this worker's slot in the shared counters.
     pub metrics_slot: Option<usize>,
+    /// Where its threads record what they are doing (read by the master if it dies).
+    pub scoreboard: activity::Scoreboard,
 }
 
 /// A started interpreter with the application (if any) imported.
@@ -116,7 +118,7 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         max_requests,
         apps,
     )?);
-    activity::init(config.worker_threads());
+    activity::use_scoreboard(setup.scoreboard);
     let running = start_threads(&context, config.worker_threads())?;
     let monitor_context = context.clone();
     std::thread::Builder::new()

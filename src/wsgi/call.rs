@@ -41,10 +41,10 @@ pub fn run(
     app_name: &str,
     template: &Bound<'_, PyDict>,
     head: &Head,
-    conn: Connection,
+    conn: Box<Connection>,
     place: &RequestPlace,
     settings: &CallSettings,
-) -> (Connection, Answered) {
+) -> (Box<Connection>, Answered) {
     let fd = conn.fd();
     let setup = ExchangeSetup {
         framing: head.framing,

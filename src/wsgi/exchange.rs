@@ -12,6 +12,7 @@ use crate::http::body::{ChunkedDecoder, Framing};
 use crate::http::response::{
     BodyFraming, CHUNK_END, LAST_CHUNK, chunk_header, encode_head, status_forbids_body,
 };
+use crate::instrument::activity;
 use crate::net::connection::Connection;
 use crate::net::io::Wait;
 
@@ -41,7 +42,7 @@ impl From<io::Error> for ExchangeError {
 }
 
 pub struct Exchange {
-    pub conn: Connection,
+    pub conn: Box<Connection>,
     // Request body.
     framing: Framing,
     body_left: u64,
@@ -82,7 +83,7 @@ const HEAD_ROOM: usize = 160;
 const BODY_STEP: usize = 64 * 1024;
 
 impl Exchange {
-    pub fn new(conn: Connection, setup: ExchangeSetup) -> Exchange {
+    pub fn new(conn: Box<Connection>, setup: ExchangeSetup) -> Exchange {
         let body_left = match setup.framing {
             Framing::Length(n) => n,
             _ => 0,
@@ -125,7 +126,7 @@ impl Exchange {
         limit: usize,
         wait: Wait,
     ) -> Result<usize, ExchangeError> {
-        crate::instrument::activity::progress();
+        activity::progress();
         if limit == 0 {
             return Ok(0);
         }
@@ -238,7 +239,7 @@ impl Exchange {
         total: Option<u64>,
         wait: Wait,
     ) -> Result<(), ExchangeError> {
-        crate::instrument::activity::progress();
+        activity::progress();
         let mut head = Vec::new();
         if !self.headers_sent {
             let header_lines = self
@@ -423,11 +424,17 @@ pub fn with_exchange<T>(
     }
 }
 
-/// A `Wait` that releases the GIL while the socket is not ready.
+/// A `Wait` that releases the GIL while the socket is not ready. The time waited is the
+/// client's (its --io-timeout), never counted against the app's --timeout.
 pub fn gil_free_wait(
     py: Python<'_>,
     fd: std::os::fd::RawFd,
     timeout: std::time::Duration,
 ) -> impl FnMut(crate::net::io::Readiness) -> io::Result<()> + '_ {
-    move |readiness| py.detach(move || crate::net::io::wait_ready(fd, readiness, timeout))
+    move |readiness| {
+        activity::waiting_for_client();
+        let waited = py.detach(move || crate::net::io::wait_ready(fd, readiness, timeout));
+        activity::progress();
+        waited
+    }
 }
