@@ -3,6 +3,7 @@ lazy iteration with close(), framing, errors, and wsgiref's validator."""
 import socket
 import time
 
+import pytest
 import requests
 
 from conftest import ResponseReader, is_closed, raw_request
@@ -217,6 +218,21 @@ def test_hop_by_hop_headers_from_app_are_dropped_and_no_body_statuses(server):
         assert status == 200 and body.startswith(b"body that")
         assert headers.get("transfer-encoding") != "gzip"
         assert reader.buf == b""
+
+
+@pytest.mark.parametrize("given, line", [
+    ("200", b"HTTP/1.1 200 OK\r\n"),
+    ("404%20", b"HTTP/1.1 404 Not Found\r\n"),
+    ("200%20Fine%20thanks", b"HTTP/1.1 200 Fine thanks\r\n"),
+    ("299", b"HTTP/1.1 299 \r\n"),  # no standard reason: empty, but the space stays
+    ("2000%20OK", b"HTTP/1.1 500 Internal Server Error\r\n"),
+    ("20x%20OK", b"HTTP/1.1 500 Internal Server Error\r\n"),
+    ("200OK", b"HTTP/1.1 500 Internal Server Error\r\n"),
+])
+def test_status_line_always_has_a_reason(server, given, line):
+    answer = raw_request(server, f"GET /status_as_given.py?{given} HTTP/1.1\r\nHost: x\r\n"
+                                 "Connection: close\r\n\r\n".encode())
+    assert answer.startswith(line), answer[:80]
 
 
 def test_head_request_to_app_sends_no_body(server):

@@ -10,30 +10,13 @@ pub fn status_forbids_body(status: u16) -> bool {
     (100..200).contains(&status) || status == 204 || status == 304
 }
 
-/// The standard reason phrase, for the server's own responses.
+/// The standard reason phrase of a status code (IANA's registry, as the `http` crate keeps
+/// it); empty for codes it does not know, which a status line allows.
 pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        416 => "Range Not Satisfiable",
-        417 => "Expectation Failed",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("")
 }
 
 /// What was sent for one request: for the access log, and whether the connection may

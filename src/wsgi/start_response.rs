@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use super::exchange::{ResponseStart, SharedExchange, gil_free_wait, with_exchange};
-use crate::http::response::{is_field_value, is_token};
+use crate::http::response::{is_field_value, is_token, reason_phrase};
 
 #[pyclass(frozen, module = "wsgihost")]
 pub struct StartResponse {
@@ -92,10 +92,14 @@ pub fn parse_start(
     let status = status
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err("status must be a str such as '200 OK'"))?;
-    let status_line = latin1(&status.to_cow()?, "status")?.into_owned();
+    let mut status_line = latin1(&status.to_cow()?, "status")?.into_owned();
     let code = parse_status_code(&status_line)?;
     if !is_field_value(&status_line) {
         return Err(PyValueError::new_err("status contains control characters"));
+    }
+    // RFC 9112: `NNN SP reason`; an app that gave no reason gets the standard one.
+    if status_line[3..].trim_ascii().is_empty() {
+        status_line = format!("{code} {}", reason_phrase(code)).into_bytes();
     }
     if !headers.is_instance_of::<pyo3::types::PyList>() {
         return Err(PyTypeError::new_err(
