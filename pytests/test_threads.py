@@ -144,6 +144,20 @@ def test_slow_clients_run_on_every_thread_and_quick_requests_on_one_more(start_s
     assert in_window / window > 5, f"{in_window} slow requests in {window:.2f} s: not run side by side"
 
 
+def test_one_thread_answers_one_request_at_a_time(start_server):
+    """--threads 1 is for apps that are not thread-safe: one request at a time (a quick one
+    waits for the slow one in flight), and the environ says so."""
+    server = start_server("--threads", "1")
+    assert requests.get(server.url + "/env_echo.py", timeout=5).json()["wsgi.multithread"] is False
+    slow = threading.Thread(target=lambda: requests.get(server.url + "/sleepy.py?1", timeout=10))
+    slow.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert requests.get(server.url + "/sayhello.py", timeout=5).status_code == 200
+    waited = time.monotonic() - started
+    slow.join()
+    assert waited > 0.5, f"a second request ran beside the first after {waited:.2f} s"
+
 
 def test_slow_paths_are_known_whatever_connection_brings_them(start_server):
     """Slowness belongs to the path: clients that open a new connection per request (or a
@@ -171,6 +185,7 @@ def test_slow_paths_are_known_whatever_connection_brings_them(start_server):
     for thread in slow:
         thread.join()
     assert worst < 0.2, f"a quick request waited {worst:.2f} s behind slow ones"
+
 
 def cpu_seconds(pid):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -15,8 +15,9 @@ use crate::server::listeners::BindAddr;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "wsgihost", version, about)]
 pub struct Config {
-    /// Address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH; repeat for several.
-    /// Sockets passed by systemd (LISTEN_FDS) are used instead when present.
+    /// Address to listen on: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N (a listening
+    /// socket the parent process passed as descriptor N); repeat for several. Sockets
+    /// passed by systemd (LISTEN_FDS) are used instead when present.
     #[arg(
         short,
         long = "bind",
@@ -43,8 +44,9 @@ pub struct Config {
     pub scripts: PathBuf,
 
     /// Threads per worker for requests that wait (5 ms or more: sleeps, databases, remote
-    /// calls); one more thread serves quick requests while all of these wait. Idle threads
-    /// sleep.
+    /// calls). With N of 2 or more, one more thread serves quick requests while all N wait;
+    /// with 1, the worker answers one request at a time (for apps that are not thread-safe;
+    /// wsgi.multithread is then False). Idle threads sleep.
     #[arg(short, long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
