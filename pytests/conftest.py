@@ -30,7 +30,7 @@ def free_port():
 class Server:
     """A running wsgihost process and what it printed."""
 
-    def __init__(self, binary, workdir, args, port):
+    def __init__(self, binary, workdir, args, port, **popen):
         self.port = port
         self.workdir = workdir
         self.log_path = workdir / f"server-{port}.log"
@@ -40,6 +40,7 @@ class Server:
             cwd=workdir,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
+            **popen,
         )
         self.wait_listening()
 
@@ -108,8 +109,8 @@ def start_server(binary, site):
     """Starts wsgihost in `site` with extra flags; all are stopped after the test."""
     servers = []
 
-    def start(*args, workdir=None):
-        server = Server(binary, workdir or site, list(args), free_port())
+    def start(*args, workdir=None, **popen):
+        server = Server(binary, workdir or site, list(args), free_port(), **popen)
         servers.append(server)
         return server
 

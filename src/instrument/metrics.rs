@@ -25,6 +25,8 @@ pub struct WorkerStats {
     pub(crate) bytes_out: AtomicU64,
     pub(crate) opened: AtomicU64,
     pub(crate) closed: AtomicU64,
+    /// Log lines dropped (the destination was too slow) or lost to write errors.
+    pub(crate) log_dropped: AtomicU64,
 }
 
 impl WorkerStats {
@@ -48,6 +50,7 @@ impl WorkerStats {
         add(&self.bytes_out, &other.bytes_out);
         add(&self.opened, &other.opened);
         add(&self.closed, &other.closed);
+        add(&self.log_dropped, &other.log_dropped);
     }
 
     /// Zeroes the slot for the next worker.
@@ -63,6 +66,7 @@ impl WorkerStats {
             &self.bytes_out,
             &self.opened,
             &self.closed,
+            &self.log_dropped,
         ] {
             zero(field);
         }
@@ -156,5 +160,11 @@ pub fn connection_opened() {
 pub fn connection_closed() {
     if let Some(stats) = mine() {
         stats.closed.fetch_add(1, Relaxed);
+    }
+}
+
+pub fn log_lines_dropped(lines: u64) {
+    if let Some(stats) = mine() {
+        stats.log_dropped.fetch_add(lines, Relaxed);
     }
 }

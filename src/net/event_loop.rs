@@ -16,6 +16,7 @@ use super::connection::Connection;
 use super::monitor_rest::MonitorRest;
 use super::stream::Listener;
 use crate::instrument::activity;
+use crate::logging::Throttle;
 
 const WAKER: Token = Token(usize::MAX);
 /// Most connections held with unwritten responses before they are written.
@@ -399,8 +400,14 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning on a readable listener.
-                    crate::log_error!("accept failed: {e}");
+                    // EMFILE and friends: back off instead of spinning on a readable listener,
+                    // and say so once a second, not for every retry.
+                    static ACCEPT_FAILURES: Throttle = Throttle::new(1000);
+                    if let Some(held_back) = ACCEPT_FAILURES.allow() {
+                        crate::log_error!(
+                            "accept failed: {e} ({held_back} more failures in the last second not logged)"
+                        );
+                    }
                     shared.accept_paused = true;
                     return;
                 }

@@ -142,6 +142,12 @@ impl Exporter {
                     .saturating_sub(s.closed.load(Relaxed))
             },
         );
+        section(
+            "wsgihost_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because the destination was too slow, or lost to write errors.",
+            &|s| s.log_dropped.load(Relaxed),
+        );
         out.push_str("# HELP wsgihost_requests_in_flight Requests being answered now.\n# TYPE wsgihost_requests_in_flight gauge\n");
         for (worker, count) in &in_flight {
             out.push_str(&format!(
