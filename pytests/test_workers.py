@@ -272,6 +272,36 @@ def test_a_crashed_worker_names_the_requests_it_was_answering(start_server):
     assert requests.get(server.url + "/pid.py", timeout=10).status_code == 200
 
 
+def test_broken_code_at_replacement_keeps_the_healthy_workers_serving(start_server, site):
+    """Workers due for recycling while the code on disk does not import keep serving; the
+    replacement is retried with growing waits and picks up the fix without a restart."""
+    module = site / "recycled.py"
+    module.write_text("from verify import application\n")
+    server = start_server("--workers", "2", "--threads", "4", "--max-requests", "100",
+                          "--access-log", "off", "recycled:application")
+    started = time.monotonic()
+
+    def break_then_fix(elapsed):
+        if elapsed >= 0.5 and not getattr(break_then_fix, "broken", False):
+            break_then_fix.broken = True
+            module.write_text("this is not python\n")
+        if elapsed >= 3 and not getattr(break_then_fix, "fixed", False):
+            break_then_fix.fixed = True
+            module.write_text("from verify import application\n")
+
+    client = VerifyingClient(server.port, connections=8)
+    while time.monotonic() - started < 4:
+        time.sleep(0.1)
+        break_then_fix(time.monotonic() - started)
+    assert "could not start: the code does not load" in server.log()
+    assert "worker(s) keep serving; trying again in" in server.log()
+    pids_while_broken = set(client.pids)
+    assert wait_for(lambda: len(client.pids - pids_while_broken) >= 2, timeout=20), server.log()
+    client.stop()
+    assert client.failures == [] and client.refused == 0, client.summary()
+    assert server.process.poll() is None
+
+
 def test_timeout_replaces_worker_stuck_in_app(start_server):
     server = start_server("--timeout", "1", "--threads", "4")
     first = pid_of_answer(server)
@@ -411,3 +441,37 @@ def _answers(port):
         return requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_out_of_descriptors_accepting_pauses_quietly_and_recovers(start_server):
+    """With 64 descriptors and 150 clients holding connections, accepting fails: the worker
+    backs off without a busy loop, logs it at most once a second, and serves again once
+    clients leave."""
+    import resource
+
+    server = start_server(
+        "--access-log", "off",
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    worker = pid_of_answer(server)
+    clients = []
+    for _ in range(150):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(b"GET /pid.py HTTP/1.1\r\nHost: x\r\n\r\n")
+        clients.append(sock)
+    time.sleep(0.5)
+    cpu_before = _cpu_seconds(worker)
+    time.sleep(3)
+    cpu = _cpu_seconds(worker) - cpu_before
+    failures = server.log().count("accept failed")
+    for sock in clients:
+        sock.close()
+    assert cpu < 0.3, f"the worker used {cpu:.2f} s of CPU in 3 s while out of descriptors"
+    assert 1 <= failures <= 6, f"{failures} accept-failure lines in ~3.5 s"
+    assert "Too many open files" in server.log()
+    assert wait_for(lambda: pid_of_answer(server) == worker)
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

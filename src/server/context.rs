@@ -30,6 +30,8 @@ pub struct Context {
     pub slow_routes: SlowRoutes,
     /// Requests answered by this worker (for --max-requests).
     pub requests: AtomicU64,
-    /// --max-requests plus this worker's jitter (0 = never).
+    /// --max-requests plus this worker's jitter (0 = never): reaching it wakes the main
+    /// thread (`main_thread`), which asks the master for a replacement.
     pub retire_after: u64,
+    pub main_thread: std::thread::Thread,
 }

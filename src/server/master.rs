@@ -24,8 +24,13 @@ use crate::wsgi::interpreter::BUILD_VERSION;
 
 const MASTER_SIGNALS: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU, SIGQUIT];
 const TICK: Duration = Duration::from_millis(50);
-/// Workers that die before they are ready this many times in a row stop the master.
+/// With no worker serving, workers that die before they are ready this many times in a row
+/// stop the master (a worker that cannot import the app stops it at once).
 const MAX_BOOT_FAILURES: u32 = 5;
+/// Waits before starting a worker again after one could not start: 0.5 s, doubling, at most
+/// 30 s (0.5, 1, 2, 4, 8, 16, 30, 30, ...). Workers still serving meanwhile keep serving.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const LONGEST_RETRY: Duration = Duration::from_secs(30);
 /// A ready worker silent for this long (no heartbeat) is wedged beyond --timeout's reach.
 const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 
@@ -38,7 +43,10 @@ struct WorkerProcess {
     ready: bool,
     /// What its threads are doing, in memory shared with it.
     scoreboard: Scoreboard,
-    /// Stopping (retiring itself, or told to stop): no longer counts as serving.
+    /// It asked to be replaced (--max-requests, --max-rss, --timeout): it keeps serving
+    /// until its replacement is ready.
+    replace: bool,
+    /// Told to stop (or killed): it finishes its requests and exits.
     leaving: bool,
     last_heard: Instant,
 }
@@ -51,12 +59,12 @@ struct Master<'c> {
     workers: Vec<WorkerProcess>,
     target: usize,
     generation: u64,
+    /// Workers in a row that died before they were ready, and when to try again.
     boot_failures: u32,
+    retry_at: Instant,
     stopping: Option<Instant>,
     /// --reload: watches the app's sources; a change starts a rolling reload.
     watcher: Option<SourceWatcher>,
-    /// A generation whose workers could not load the app: the previous one keeps serving.
-    failed_generation: Option<u64>,
     /// --metrics: the exporter and the metrics slots not in use.
     metrics: Option<Exporter>,
     free_slots: Vec<usize>,
@@ -99,11 +107,11 @@ pub fn run(config: &Config) -> Result<()> {
         target: config.workers as usize,
         generation: 0,
         boot_failures: 0,
+        retry_at: Instant::now(),
         stopping: None,
         watcher: config
             .reload
             .then(|| SourceWatcher::new(watched_dirs(config))),
-        failed_generation: None,
         metrics: config.metrics.map(Exporter::bind).transpose()?,
         free_slots: (0..metrics::SLOTS).rev().collect(),
         spawned: 0,
@@ -142,7 +150,7 @@ impl Master<'_> {
             } else {
                 self.reload_if_sources_changed();
                 self.kill_silent_workers();
-                self.finish_reload();
+                self.finish_replacements();
                 self.spawn_missing()?;
             }
             std::thread::sleep(TICK);
@@ -167,7 +175,7 @@ impl Master<'_> {
                 std::process::exit(1);
             }
             SIGHUP if self.stopping.is_none() => {
-                self.generation += 1;
+                self.new_generation();
                 crate::log_info!(
                     "SIGHUP received, starting {} new workers before stopping the old ones",
                     self.target
@@ -198,7 +206,7 @@ impl Master<'_> {
                         worker.ready = true;
                         self.boot_failures = 0;
                     }
-                    Message::Retiring => worker.leaving = true,
+                    Message::Retiring => worker.replace = true,
                     Message::Heartbeat => {}
                 }
             }
@@ -230,7 +238,7 @@ impl Master<'_> {
             let expected = worker.leaving || self.stopping.is_some();
             if expected {
                 crate::log_info!("worker {pid} stopped ({cause})");
-            } else {
+            } else if worker.ready {
                 crate::log_error!("worker {pid} died ({cause}); starting a replacement");
             }
             if !expected || libc::WIFSIGNALED(status) {
@@ -239,34 +247,54 @@ impl Master<'_> {
                     crate::log_error!("worker {pid} was answering {request} when it died");
                 }
             }
-            if expected {
+            if expected || worker.ready {
                 continue;
             }
-            let older_generation_serving = self
-                .workers
-                .iter()
-                .any(|w| w.ready && !w.leaving && w.generation < worker.generation);
-            if !worker.ready && older_generation_serving {
-                crate::log_error!(
-                    "the new code does not load (see above); the previous workers keep serving until it is fixed"
-                );
-                self.failed_generation = Some(worker.generation);
-                continue;
+            self.boot_failed(
+                pid,
+                &cause,
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == EXIT_BOOT_FAILED,
+            )?;
+        }
+    }
+
+    /// A worker died before it was ready. While other workers serve, they go on and the
+    /// start is retried with growing waits (the code on disk is read again each time, so a
+    /// fix is picked up); with none serving, the master gives up.
+    fn boot_failed(&mut self, pid: i32, cause: &str, cannot_import: bool) -> Result<()> {
+        if Instant::now() < self.retry_at {
+            // A sibling started in the same attempt failed first: the wait is set.
+            return Ok(());
+        }
+        self.boot_failures += 1;
+        let serving = self
+            .workers
+            .iter()
+            .filter(|w| w.ready && !w.leaving)
+            .count();
+        if serving == 0 {
+            if cannot_import {
+                self.shutdown_after_boot_failure();
+                bail!("the worker could not load the application (see the error above)");
             }
-            if !worker.ready {
-                if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == EXIT_BOOT_FAILED {
-                    self.shutdown_after_boot_failure();
-                    bail!("the worker could not load the application (see the error above)");
-                }
-                self.boot_failures += 1;
-                if self.boot_failures >= MAX_BOOT_FAILURES {
-                    self.shutdown_after_boot_failure();
-                    bail!(
-                        "workers died {MAX_BOOT_FAILURES} times in a row while starting; giving up"
-                    );
-                }
+            if self.boot_failures >= MAX_BOOT_FAILURES {
+                self.shutdown_after_boot_failure();
+                bail!("workers died {MAX_BOOT_FAILURES} times in a row while starting; giving up");
             }
         }
+        let wait = FIRST_RETRY
+            .saturating_mul(1 << (self.boot_failures - 1).min(16))
+            .min(LONGEST_RETRY);
+        self.retry_at = Instant::now() + wait;
+        let what = match cannot_import {
+            true => "the code does not load (see the error above)".to_string(),
+            false => format!("it died while starting ({cause})"),
+        };
+        crate::log_error!(
+            "worker {pid} could not start: {what}; {serving} worker(s) keep serving; trying again in {wait:?} (attempt {})",
+            self.boot_failures + 1
+        );
+        Ok(())
     }
 
     fn shutdown_after_boot_failure(&mut self) {
@@ -285,22 +313,26 @@ impl Master<'_> {
         (pid > 0).then(|| self.workers.retain(|w| w.pid != pid))
     }
 
-    /// After SIGHUP: once the new generation is all ready, the old workers stop.
-    fn finish_reload(&mut self) {
+    /// Stops workers that are to be replaced (an older generation after SIGHUP or a source
+    /// change, or asking to be recycled) as their replacements become ready, one for one, so
+    /// the number serving never drops below the target.
+    fn finish_replacements(&mut self) {
         let current = self.generation;
-        let new_ready = self
+        let fresh = |w: &WorkerProcess| w.generation == current && !w.replace;
+        let ready = self
             .workers
             .iter()
-            .filter(|w| w.generation == current && w.ready && !w.leaving)
+            .filter(|w| fresh(w) && w.ready && !w.leaving)
             .count();
-        if new_ready < self.target {
-            return;
-        }
-        for worker in self
+        let mut replaceable: Vec<&mut WorkerProcess> = self
             .workers
             .iter_mut()
-            .filter(|w| w.generation != current && !w.leaving)
-        {
+            .filter(|w| !w.leaving && !fresh(w))
+            .collect();
+        let surplus = (ready + replaceable.len()).saturating_sub(self.target);
+        // Those not serving yet go first, then the oldest.
+        replaceable.sort_by_key(|w| (w.ready, w.generation));
+        for worker in replaceable.into_iter().take(surplus) {
             stop_worker(worker);
         }
     }
@@ -323,25 +355,29 @@ impl Master<'_> {
         let Some(path) = self.watcher.as_mut().and_then(SourceWatcher::changed) else {
             return;
         };
-        self.generation += 1;
+        self.new_generation();
         crate::log_info!("{} changed; reloading the workers", path.display());
     }
 
+    /// New workers (with the code on disk now) are to replace the running ones; a start that
+    /// failed before is tried again at once.
+    fn new_generation(&mut self) {
+        self.generation += 1;
+        self.boot_failures = 0;
+        self.retry_at = Instant::now();
+    }
+
     fn spawn_missing(&mut self) -> Result<()> {
-        let current = self.generation;
-        if self.failed_generation == Some(current) {
+        if Instant::now() < self.retry_at {
             return Ok(());
         }
-        let serving = self
+        let current = self.generation;
+        let starting_or_serving = self
             .workers
             .iter()
-            .filter(|w| !w.leaving && w.generation == current)
+            .filter(|w| !w.leaving && !w.replace && w.generation == current)
             .count();
-        for _ in serving..self.target {
-            if self.boot_failures > 0 {
-                // Crashing at start: retry slowly rather than in a tight loop.
-                std::thread::sleep(Duration::from_millis(200 * self.boot_failures as u64));
-            }
+        for _ in starting_or_serving..self.target {
             self.spawn()?;
         }
         Ok(())
@@ -390,6 +426,7 @@ impl Master<'_> {
             metrics_slot,
             ready: false,
             scoreboard,
+            replace: false,
             leaving: false,
             last_heard: Instant::now(),
         });

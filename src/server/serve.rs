@@ -62,10 +62,8 @@ pub fn serve(ctx: &Context, work: Work) {
                 drop(slow_place);
                 ctx.slow_routes.record(route, took);
                 conn.served += 1;
-                let served = ctx.requests.fetch_add(1, Ordering::Relaxed) + 1;
-                if served == ctx.retire_after {
-                    // --max-requests: stop accepting now; the worker's main thread retires it.
-                    ctx.event_loop.stop();
+                if ctx.requests.fetch_add(1, Ordering::Relaxed) + 1 == ctx.retire_after {
+                    ctx.main_thread.unpark();
                 }
                 if !answered.reusable {
                     return close(ctx, token, conn);

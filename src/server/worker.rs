@@ -97,8 +97,9 @@ pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
 
 /// Why the worker stops taking requests.
 enum Ending {
+    /// Graceful: SIGTERM or SIGINT (from the master when this worker's replacement is
+    /// ready, or when the server stops).
     Stop,
-    Retire(String),
     Now,
 }
 
@@ -130,10 +131,13 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         })?;
     setup.reporter.send(Message::Ready);
 
+    let pid = std::process::id();
     let mut last_heartbeat = Instant::now();
     let mut stuck_fds = Vec::new();
+    let mut replacement_asked = false;
     let ending = loop {
-        std::thread::sleep(TICK);
+        // Woken early when --max-requests is reached.
+        std::thread::park_timeout(TICK);
         let received = signals::take();
         if received.contains(&SIGQUIT) {
             break Ending::Now;
@@ -145,28 +149,31 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
             setup.reporter.send(Message::Heartbeat);
             last_heartbeat = Instant::now();
         }
-        if let Some(reason) = retire_reason(config, &context, max_requests, &mut stuck_fds) {
-            break Ending::Retire(reason);
+        let stuck_before = stuck_fds.len();
+        let reason = retire_reason(config, &context, max_requests, &mut stuck_fds);
+        for &fd in &stuck_fds[stuck_before..] {
+            // SAFETY: shutting down (not closing) a socket a stuck thread still owns.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+        if let Some(reason) = reason
+            && !replacement_asked
+        {
+            // Recycling: this worker serves on until the master has a replacement ready
+            // (then SIGTERM), so no gap opens, and none at all if the new one cannot start.
+            crate::log_info!("worker {pid}: retiring ({reason}); serving until replaced");
+            setup.reporter.send(Message::Retiring);
+            replacement_asked = true;
         }
     };
-    let pid = std::process::id();
     match &ending {
         Ending::Now => {
             crate::log_info!("worker {pid}: stopping now");
             crate::logging::flush();
             std::process::exit(1);
         }
-        Ending::Retire(reason) => {
-            crate::log_info!("worker {pid}: retiring ({reason})");
-            setup.reporter.send(Message::Retiring);
-        }
         Ending::Stop => crate::log_info!("worker {pid}: finishing in-flight requests"),
     }
     context.event_loop.stop();
-    for &fd in &stuck_fds {
-        // SAFETY: shutting down (not closing) a socket a stuck thread still owns.
-        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
-    }
     if !wait_for_threads(&running, stuck_fds.len(), config.graceful_timeout()) {
         crate::log_error!("worker {pid}: requests still running after --graceful-timeout; exiting");
         // SAFETY: leaving without running destructors: stuck threads may hold the GIL.
@@ -183,12 +190,28 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     Ok(0)
 }
 
+/// Why this worker should be replaced, if it should. Sockets of app calls stuck past
+/// --timeout not seen before are added to `stuck_fds`.
 fn retire_reason(
     config: &Config,
     context: &Context,
     max_requests: u64,
     stuck_fds: &mut Vec<i32>,
 ) -> Option<String> {
+    if let Some(limit) = config.app_timeout() {
+        let stuck: Vec<i32> = activity::stuck(limit)
+            .into_iter()
+            .filter(|fd| !stuck_fds.contains(fd))
+            .collect();
+        if !stuck.is_empty() {
+            stuck_fds.extend(&stuck);
+            return Some(format!(
+                "{} app call(s) made no progress for over --timeout {:?}; closing those connections",
+                stuck.len(),
+                limit
+            ));
+        }
+    }
     let served = context.requests.load(Ordering::Relaxed);
     if config.max_requests > 0 && served >= max_requests {
         return Some(format!(
@@ -204,16 +227,6 @@ fn retire_reason(
             "RSS {rss} MiB is over --max-rss {}",
             config.max_rss
         ));
-    }
-    if let Some(limit) = config.app_timeout() {
-        *stuck_fds = activity::stuck(limit);
-        if !stuck_fds.is_empty() {
-            return Some(format!(
-                "{} app call(s) made no progress for over --timeout {:?}; closing those connections",
-                stuck_fds.len(),
-                limit
-            ));
-        }
     }
     None
 }
@@ -369,5 +382,6 @@ fn build_context(
         slow_routes: Default::default(),
         requests: Default::default(),
         retire_after,
+        main_thread: std::thread::current(),
     })
 }
