@@ -1,24 +1,55 @@
-"""Fixtures that run the real wsgihost binary: built once per session, started on a free
-port with its own html/ and scripts/ folders, stopped by PID."""
+"""Fixtures that run the real wsgihost: the cargo-built binary, or (with `--via pip`) the
+command pip installed into the test virtualenv. Servers are started through the package's
+own pytest plugin (a socket it binds and passes, readiness from the server itself) in a
+folder with their own html/ and wsgipython/, and stopped by PID."""
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from wsgihost.pytest_plugin import start_server as launch_wsgihost
 
 REPO = Path(__file__).resolve().parent.parent
 BINARY = REPO / "target" / "release" / "wsgihost"
 APPS = Path(__file__).resolve().parent / "apps"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--via", choices=["binary", "pip"],
+                     default=os.environ.get("WSGIHOST_TEST_VIA", "binary"),
+                     help="run the cargo-built binary (default) or the pip-installed command")
+
+
 @pytest.fixture(scope="session")
-def binary():
+def via(pytestconfig):
+    return pytestconfig.getoption("via")
+
+
+@pytest.fixture(scope="session")
+def command(via):
+    """The server command, as a list."""
+    if via == "pip":
+        installed = Path(sys.executable).parent / "wsgihost"
+        if not installed.exists():
+            raise RuntimeError(f"{installed} is missing: pip-install the package first (./run-tests does)")
+        return [str(installed)]
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-    return BINARY
+    return [str(BINARY)]
+
+
+@pytest.fixture(scope="session")
+def wheel(via):
+    """The wheel pip installed for this Python (with --via pip)."""
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    found = sorted((REPO / "target" / "wheels").glob(f"wsgihost-*-{tag}-*.whl"))
+    if via == "pip" and not found:
+        raise RuntimeError(f"no {tag} wheel in target/wheels: ./run-tests builds it")
+    return found[-1] if found else None
 
 
 def free_port():
@@ -28,21 +59,21 @@ def free_port():
 
 
 class Server:
-    """A running wsgihost process and what it printed."""
+    """A running wsgihost process and what it printed.
 
-    def __init__(self, binary, workdir, args, port, **popen):
-        self.port = port
+    `port`: None to listen on a socket the plugin binds and passes (no port race); a number
+    to have the server bind it itself (what a deployment does, e.g. for the drain tests)."""
+
+    def __init__(self, command, workdir, args, port=None, **popen):
         self.workdir = workdir
-        self.log_path = workdir / f"server-{port}.log"
-        self.log_file = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [str(binary), "--bind", f"127.0.0.1:{port}", *args],
-            cwd=workdir,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            **popen,
-        )
-        self.wait_listening()
+        bind = port is None
+        if not bind:
+            args = ["--bind", f"127.0.0.1:{port}", *args]
+        self.wsgihost = launch_wsgihost(command, args=args, cwd=workdir, log_dir=workdir,
+                                        bind=bind, **popen)
+        self.port = port or self.wsgihost.port
+        self.process = self.wsgihost.process
+        self.log_path = self.wsgihost.log_path
 
     @property
     def pid(self):
@@ -52,23 +83,9 @@ class Server:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_listening(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"wsgihost exited early:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"wsgihost did not listen within {timeout}s:\n{self.log()}")
-
     def log(self):
         """Everything the server printed. Workers write log lines from a background thread,
         so this waits (briefly) until the file stops growing."""
-        if not self.log_file.closed:
-            self.log_file.flush()
         size, deadline = -1, time.monotonic() + 1
         while time.monotonic() < deadline:
             time.sleep(0.02)
@@ -79,15 +96,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
-        if self.process.poll() is None:
-            os.kill(self.process.pid, sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log_file.close()
-        return self.process.returncode
+        return self.wsgihost.stop(sig, timeout)
 
     def connect(self, timeout=5):
         return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
@@ -105,12 +114,13 @@ def site(tmp_path):
 
 
 @pytest.fixture
-def start_server(binary, site):
-    """Starts wsgihost in `site` with extra flags; all are stopped after the test."""
+def start_server(command, site):
+    """Starts wsgihost in `site` with extra flags; all are stopped after the test.
+    `port=N` has it bind 127.0.0.1:N itself instead of being handed a socket."""
     servers = []
 
-    def start(*args, workdir=None, **popen):
-        server = Server(binary, workdir or site, list(args), free_port(), **popen)
+    def start(*args, workdir=None, port=None, **popen):
+        server = Server(command, workdir or site, list(args), port, **popen)
         servers.append(server)
         return server
 

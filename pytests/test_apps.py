@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from conftest import free_port
+from conftest import Server, free_port
 
 HELLO = (
     "def {name}(environ, start_response):\n"
@@ -73,7 +73,7 @@ def test_html_and_scripts_beside_an_app_when_given(start_server, site):
     assert requests.get(server.url + "/not-a-file").text == "root |/not-a-file"
 
 
-def test_virtualenv_packages_and_prefix(start_server, site, tmp_path):
+def test_virtualenv_packages_and_prefix(start_server, site, tmp_path, via, wheel):
     venv = tmp_path / "venv"
     subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
     package = next((venv / "lib").glob("python3.*")) / "site-packages"
@@ -87,18 +87,31 @@ def test_virtualenv_packages_and_prefix(start_server, site, tmp_path):
         "    start_response('200 OK', [])\n"
         "    return [f'{only_in_venv.MARK}|{via_pth.MARK}|{sys.prefix}|{sys.executable}'.encode()]\n"
     )
-    server = start_server("--venv", str(venv), "venv_app")
-    assert requests.get(server.url + "/").text == f"venv package|pth|{venv}|{venv}/bin/python"
+    if via == "binary":  # the binary serves any venv of its Python version
+        server = start_server("--venv", str(venv), "venv_app")
+    else:  # the pip-installed command serves the venv it was installed into
+        subprocess.run([venv / "bin" / "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+        server = Server([str(venv / "bin" / "wsgihost")], site, ["venv_app"])
+    try:
+        marks, prefix, executable = requests.get(server.url + "/").text.rsplit("|", 2)
+        assert marks == "venv package|pth" and prefix == str(venv)
+        assert executable in (f"{venv}/bin/python", f"{venv}/bin/python3")
+    finally:
+        server.stop()
 
 
-def test_virtualenv_of_another_python_version_is_refused(binary, tmp_path):
+def test_virtualenv_of_another_python_is_refused(command, via, tmp_path):
     venv = tmp_path / "venv312"
     (venv / "bin").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.12.1\n")
-    result = subprocess.run([str(binary), "--bind", f"127.0.0.1:{free_port()}", "--venv", str(venv)],
+    result = subprocess.run([*command, "--bind", f"127.0.0.1:{free_port()}", "--venv", str(venv)],
                             capture_output=True, text=True, timeout=30)
-    assert result.returncode == 1
-    assert "3.12.1" in result.stderr and "3.11" in result.stderr
+    if via == "binary":  # the embedded Python must match the venv's
+        assert result.returncode == 1
+        assert "3.12.1" in result.stderr and "3.11" in result.stderr
+    else:  # the pip-installed command runs only in its own environment
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "runs there" in result.stderr
 
 
 def test_reload_restarts_workers_and_survives_broken_code(start_server, site):

@@ -5,12 +5,12 @@ import subprocess
 from conftest import free_port
 
 
-def run(binary, *args, cwd=None):
-    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=30, cwd=cwd)
+def run(command, *args, cwd=None):
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=30, cwd=cwd)
 
 
-def test_help_lists_every_flag_with_its_default(binary):
-    result = run(binary, "--help")
+def test_help_lists_every_flag_with_its_default(command):
+    result = run(command, "--help")
     assert result.returncode == 0
     for flag, default in [
         ("--bind", "127.0.0.1:8000"),
@@ -25,42 +25,42 @@ def test_help_lists_every_flag_with_its_default(binary):
         assert f"[default: {default}]" in result.stdout
 
 
-def test_unknown_flag_is_one_line_and_exit_2(binary):
-    result = run(binary, "--no-such-flag")
+def test_unknown_flag_is_one_line_and_exit_2(command):
+    result = run(command, "--no-such-flag")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "--no-such-flag" in lines[0]
 
 
-def test_bad_value_names_the_flag(binary):
+def test_bad_value_names_the_flag(command):
     for args, named in [(["--threads", "zero"], "--threads"), (["--bind", "nowhere"], "--bind"), (["--keep-alive", "-1"], "--keep-alive")]:
-        result = run(binary, *args)
+        result = run(command, *args)
         assert result.returncode == 2, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and named in lines[0], result.stderr
 
 
-def test_bad_app_spec_exit_2(binary):
-    result = run(binary, "not-an-app-spec")
+def test_bad_app_spec_exit_2(command):
+    result = run(command, "not-an-app-spec")
     assert result.returncode == 2
     assert "module:callable" in result.stderr
 
 
-def test_port_in_use_is_one_line_and_exit_1(binary):
+def test_port_in_use_is_one_line_and_exit_1(command):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run(binary, "--bind", f"127.0.0.1:{port}")
+        result = run(command, "--bind", f"127.0.0.1:{port}")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "address already in use" in lines[0] and str(port) in lines[0]
 
 
-def test_app_import_error_exits_1_with_reason(binary, tmp_path):
-    result = run(binary, "--bind", f"127.0.0.1:{free_port()}", "missing_module:app", cwd=tmp_path)
+def test_app_import_error_exits_1_with_reason(command, tmp_path):
+    result = run(command, "--bind", f"127.0.0.1:{free_port()}", "missing_module:app", cwd=tmp_path)
     assert result.returncode == 1
     assert "missing_module" in result.stderr and "ModuleNotFoundError" in result.stderr
 

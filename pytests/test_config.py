@@ -8,8 +8,8 @@ import requests
 from conftest import REPO, free_port
 
 
-def check(binary, *args, cwd=None, env=None):
-    return subprocess.run([str(binary), *args, "--check-config"], capture_output=True, text=True,
+def check(command, *args, cwd=None, env=None):
+    return subprocess.run([*command, *args, "--check-config"], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=30)
 
 
@@ -19,9 +19,9 @@ def setting(output, key):
     return value, source
 
 
-def test_precedence_command_line_env_file_default(binary, tmp_path):
+def test_precedence_command_line_env_file_default(command, tmp_path):
     (tmp_path / "wsgihost.toml").write_text('workers = 2\nthreads = 3\nmax-requests = 100\nstatic = ["/s=html"]\n')
-    result = check(binary, "--workers", "4", cwd=tmp_path, env={"WSGIHOST_THREADS": "5"})
+    result = check(command, "--workers", "4", cwd=tmp_path, env={"WSGIHOST_THREADS": "5"})
     assert result.returncode == 0, result.stderr
     assert setting(result.stdout, "workers") == ('"4"', "command line or config file")
     assert setting(result.stdout, "threads") == ('"5"', "environment")
@@ -30,35 +30,35 @@ def test_precedence_command_line_env_file_default(binary, tmp_path):
     assert setting(result.stdout, "keep-alive") == ('"5"', "default")
 
 
-def test_explicit_config_file_and_unknown_key_line(binary, tmp_path):
+def test_explicit_config_file_and_unknown_key_line(command, tmp_path):
     good = tmp_path / "good.toml"
     good.write_text('# comment\nkeep_alive = 7.5\ndebug = true\napp = "mod:app"\n')
-    result = check(binary, "--config", str(good))
+    result = check(command, "--config", str(good))
     assert setting(result.stdout, "keep-alive")[0] == '"7.5"'
     assert setting(result.stdout, "debug")[0] == "true"
     assert setting(result.stdout, "app")[0] == '"mod:app"'
     bad = tmp_path / "bad.toml"
     bad.write_text("workers = 1\n\nwokers = 2\n")
-    result = check(binary, "--config", str(bad))
+    result = check(command, "--config", str(bad))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"wsgihost: {bad}:3: unknown option 'wokers' (see wsgihost --help)"]
     wrong = tmp_path / "wrong.toml"
     wrong.write_text("workers = [true]\n")
-    assert check(binary, "--config", str(wrong)).returncode == 2
+    assert check(command, "--config", str(wrong)).returncode == 2
 
 
-def test_invalid_values_from_env_and_file_are_named(binary, tmp_path):
-    result = check(binary, env={"WSGIHOST_WORKERS": "many"})
+def test_invalid_values_from_env_and_file_are_named(command, tmp_path):
+    result = check(command, env={"WSGIHOST_WORKERS": "many"})
     assert result.returncode == 2 and "--workers" in result.stderr
     (tmp_path / "wsgihost.toml").write_text('bind = "nowhere"\n')
-    result = check(binary, cwd=tmp_path)
+    result = check(command, cwd=tmp_path)
     assert result.returncode == 2 and "--bind" in result.stderr
 
 
-def test_file_settings_really_apply(binary, site):
+def test_file_settings_really_apply(command, site):
     port = free_port()
     (site / "wsgihost.toml").write_text(f'bind = "127.0.0.1:{port}"\naccess-log = "off"\n')
-    process = subprocess.Popen([str(binary)], cwd=site, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([*command], cwd=site, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         import time
 
@@ -77,8 +77,8 @@ def test_file_settings_really_apply(binary, site):
     assert "GET /sayhello.py" not in output  # access-log = "off" from the file
 
 
-def test_readme_reference_is_generated_from_the_flags(binary):
-    generated = subprocess.run([str(binary), "--config-reference"], capture_output=True, text=True, check=True).stdout
+def test_readme_reference_is_generated_from_the_flags(command):
+    generated = subprocess.run([*command, "--config-reference"], capture_output=True, text=True, check=True).stdout
     readme = (REPO / "README.md").read_text()
     embedded = readme.split("<!-- config-reference:start -->\n", 1)[1].split("<!-- config-reference:end -->", 1)[0]
     assert embedded == generated, "README's reference is stale: paste `wsgihost --config-reference` into it"

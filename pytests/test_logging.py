@@ -112,12 +112,12 @@ def test_write_errors_are_reported_once_a_minute_with_a_count(start_server):
     assert server.log().count("lost to write errors") == 1  # the next report is a minute away
 
 
-def test_lines_of_different_processes_never_mix(binary, site):
+def test_lines_of_different_processes_never_mix(command, site):
     """Two workers log tracebacks (many lines) and access lines into one pipe: as JSON,
     every line must still parse whole."""
     port = free_port()
     process = subprocess.Popen(
-        [str(binary), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-format", "json"],
+        [*command, "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-format", "json"],
         cwd=site, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = []
     drain = threading.Thread(target=lambda: output.append(process.stdout.read()))

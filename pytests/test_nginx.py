@@ -25,14 +25,14 @@ def get(port, path, source="127.0.0.1"):
 
 
 @pytest.fixture
-def balanced(binary, site, tmp_path):
+def balanced(command, site, tmp_path):
     if NGINX is None:
         pytest.skip("the nginx test needs Debian's nginx (apt-get install nginx); CI installs it")
     port_a, port_front = free_port(), free_port()
     socket_b = tmp_path / "instance-b.sock"
-    instance_a = Server(binary, site, ["--env", "INSTANCE=a", "--access-log", "off"], port_a)
+    instance_a = Server(command, site, ["--env", "INSTANCE=a", "--access-log", "off"], port_a)
     # Instance B also listens on a TCP port (the fixture waits on it); nginx uses its socket.
-    instance_b = Server(binary, site, ["--bind", f"unix:{socket_b}", "--env", "INSTANCE=b", "--access-log", "off"], free_port())
+    instance_b = Server(command, site, ["--bind", f"unix:{socket_b}", "--env", "INSTANCE=b", "--access-log", "off"], free_port())
     site_conf = (REPO / "deploy" / "nginx" / "wsgihost.conf").read_text()
     site_conf = (site_conf.replace("127.0.0.1:8001", f"127.0.0.1:{port_a}")
                  .replace("unix:/run/wsgihost/instance-b.sock", f"unix:{socket_b}")

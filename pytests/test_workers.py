@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import ResponseReader
+from conftest import ResponseReader, free_port
 from verifier import VerifyingClient
 
 
@@ -190,7 +190,7 @@ def test_timeout_recycles_a_stuck_worker_without_other_failures(start_server):
 def test_sigterm_drain_serves_or_refuses_every_new_connection(start_server, workers):
     """During the drain a new connection is either answered (with Connection: close) or
     refused at connect, which clients and proxies retry; never accepted and then reset."""
-    server = start_server("--workers", workers)
+    server = start_server("--workers", workers, port=free_port())  # its own socket
     slow = {}
     keeper = threading.Thread(target=lambda: slow.setdefault(
         "text", requests.get(server.url + "/sleepy.py?2", timeout=10).text))
@@ -376,14 +376,14 @@ def test_ttin_and_ttou_change_worker_count(start_server):
     assert requests.get(server.url + "/pid.py").status_code == 200
 
 
-def test_worker_crashing_at_start_stops_the_master(binary, site):
+def test_worker_crashing_at_start_stops_the_master(command, site):
     import subprocess
 
     from conftest import free_port
 
     (site / "crasher.py").write_text("import os\nos._exit(7)\n")
     result = subprocess.run(
-        [str(binary), "--bind", f"127.0.0.1:{free_port()}", "crasher:application"],
+        [*command, "--bind", f"127.0.0.1:{free_port()}", "crasher:application"],
         cwd=site, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1
@@ -406,7 +406,7 @@ def test_preload_imports_once_in_the_master(start_server, site):
     assert server.stop() == 0
 
 
-def test_systemd_socket_activation(binary, site, tmp_path):
+def test_systemd_socket_activation(command, site, tmp_path):
     import subprocess
     import sys
 
@@ -424,7 +424,7 @@ def test_systemd_socket_activation(binary, site, tmp_path):
         "os.environ['LISTEN_FDS'] = '1'\n"
         "os.environ['LISTEN_PID'] = str(os.getpid())\n"
         # --bind names another port: the inherited socket must be used instead.
-        f"os.execv({str(binary)!r}, ['wsgihost', '--bind', '127.0.0.1:1'])\n"
+        f"os.execv({command[0]!r}, ['wsgihost', '--bind', '127.0.0.1:1'])\n"
     )
     log = open(tmp_path / "activation.log", "wb")
     process = subprocess.Popen([sys.executable, "-c", launcher], cwd=site, stdout=log, stderr=subprocess.STDOUT, pass_fds=())

@@ -196,6 +196,9 @@ pub struct Config {
     pub html_given: bool,
     #[arg(skip)]
     pub scripts_given: bool,
+    /// Whether --venv came from $VIRTUAL_ENV rather than a flag or the file.
+    #[arg(skip)]
+    pub venv_from_environment: bool,
 }
 
 fn parse_seconds_or_zero(text: &str) -> Result<f64, String> {
@@ -271,6 +274,8 @@ impl Config {
         };
         config.html_given = given("html");
         config.scripts_given = given("scripts");
+        config.venv_from_environment =
+            matches.value_source("venv") == Some(ValueSource::EnvVariable);
         if config.config_reference {
             print!("{}", file::reference(&command));
             std::process::exit(0);
@@ -283,7 +288,13 @@ impl Config {
         config
     }
 
-    fn checked(self) -> Config {
+    fn checked(mut self) -> Config {
+        if let Some(host) = crate::wsgi::interpreter::host() {
+            self.venv = self
+                .venv
+                .take()
+                .and_then(|venv| host_venv(host, venv, self.venv_from_environment));
+        }
         if let Some(dir) = &self.chdir
             && !dir.is_dir()
         {
@@ -370,6 +381,38 @@ impl Config {
     pub fn app_timeout(&self) -> Option<Duration> {
         (self.timeout > 0.0).then(|| Duration::from_secs_f64(self.timeout))
     }
+}
+
+/// The pip-installed command runs in the Python environment that installed it: a --venv
+/// naming another one is refused (one line, exit 2); an activated venv ($VIRTUAL_ENV) that
+/// is not this one is only warned about, as `python` itself ignores it. Returns None: the
+/// environment is the running interpreter's.
+fn host_venv(
+    host: &crate::wsgi::interpreter::Host,
+    venv: PathBuf,
+    from_environment: bool,
+) -> Option<PathBuf> {
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a.canonicalize()
+            .ok()
+            .is_some_and(|a| b.canonicalize().ok() == Some(a))
+    };
+    if same(&venv, &host.prefix) {
+        return None;
+    }
+    if from_environment {
+        eprintln!(
+            "wsgihost: warning: $VIRTUAL_ENV is {}, but this wsgihost runs in {} (its own Python environment)",
+            venv.display(),
+            host.prefix.display()
+        );
+        return None;
+    }
+    usage_error(&format!(
+        "--venv {}: this wsgihost was installed into {} and runs there; install it into the other venv and run its wsgihost instead",
+        venv.display(),
+        host.prefix.display()
+    ))
 }
 
 fn is_dotted_name(text: &str) -> bool {

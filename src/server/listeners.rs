@@ -22,11 +22,13 @@ pub enum BindAddr {
     Fd(RawFd),
 }
 
-/// The listeners, and whether they came from outside (systemd or `fd://`): whoever passed
-/// them keeps them open across our restarts, so stopping must leave them usable.
+/// The listeners, which of them this process bound itself (the others came from systemd
+/// or `fd://`: whoever passed them keeps them open across our restarts, so stopping must
+/// leave them usable), and the socket files it created (removed when it stops).
 pub struct Bound {
     pub listeners: Vec<Listener>,
-    pub inherited: bool,
+    owned: Vec<bool>,
+    socket_files: Vec<PathBuf>,
 }
 
 impl std::str::FromStr for BindAddr {
@@ -112,8 +114,9 @@ fn adopt(fd: RawFd) -> Result<Listener> {
 pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Bound> {
     if let Some(listeners) = inherited_from_systemd()? {
         return Ok(Bound {
+            owned: vec![false; listeners.len()],
             listeners,
-            inherited: true,
+            socket_files: Vec::new(),
         });
     }
     let listeners = addrs
@@ -124,10 +127,21 @@ pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Bound> {
             BindAddr::Fd(fd) => adopt(*fd).with_context(|| format!("--bind fd://{fd}")),
         })
         .collect::<Result<Vec<_>>>()?;
-    let inherited = addrs.iter().any(|addr| matches!(addr, BindAddr::Fd(_)));
+    let owned = addrs
+        .iter()
+        .map(|addr| !matches!(addr, BindAddr::Fd(_)))
+        .collect();
+    let socket_files = listeners
+        .iter()
+        .filter_map(|listener| match listener {
+            Listener::Unix(_, path) if !path.as_os_str().is_empty() => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
     Ok(Bound {
         listeners,
-        inherited,
+        owned,
+        socket_files,
     })
 }
 
@@ -187,33 +201,26 @@ fn bind_unix(path: &Path, mode: u32) -> Result<Listener> {
 /// socket is closed), unix socket files are removed (connects fail at once). Sockets someone
 /// passed us are left alone: they outlive us, and the next server takes the queue.
 pub fn refuse_new_connections(bound: &Bound) {
-    if bound.inherited {
-        return;
-    }
     let drop_everything = [SockFilter::new(
         (libc::BPF_RET | libc::BPF_K) as u16,
         0,
         0,
         0,
     )];
-    for listener in &bound.listeners {
-        if let Listener::Tcp(listener) = listener
+    for (listener, owned) in bound.listeners.iter().zip(&bound.owned) {
+        if let (Listener::Tcp(listener), true) = (listener, owned)
             && let Err(err) = SockRef::from(listener).attach_filter(&drop_everything)
         {
             crate::log_warn!("cannot stop new connections during the drain: {err}");
         }
     }
-    remove_socket_files(&bound.listeners);
+    remove_socket_files(bound);
 }
 
 /// Removes the socket files this process created.
-pub fn remove_socket_files(listeners: &[Listener]) {
-    for listener in listeners {
-        if let Listener::Unix(_, path) = listener
-            && !path.as_os_str().is_empty()
-        {
-            let _ = std::fs::remove_file(path);
-        }
+pub fn remove_socket_files(bound: &Bound) {
+    for path in &bound.socket_files {
+        let _ = std::fs::remove_file(path);
     }
 }
 

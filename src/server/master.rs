@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use super::control::{self, Message, Reporter};
 use super::exporter::Exporter;
 use super::listeners::{Bound, bind_all, refuse_new_connections, remove_socket_files};
+use super::notify::Notifier;
 use super::reload::SourceWatcher;
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
@@ -20,7 +21,7 @@ use crate::config::Config;
 use crate::instrument::activity::Scoreboard;
 use crate::instrument::metrics;
 use crate::net::stream::Listener;
-use crate::wsgi::interpreter::BUILD_VERSION;
+use crate::wsgi::interpreter;
 
 const MASTER_SIGNALS: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU, SIGQUIT];
 const TICK: Duration = Duration::from_millis(50);
@@ -69,30 +70,38 @@ struct Master<'c> {
     metrics: Option<Exporter>,
     free_slots: Vec<usize>,
     spawned: usize,
+    /// $NOTIFY_SOCKET (systemd Type=notify, the pytest plugin), and whether the workers
+    /// reported as serving now are all ready (false while starting and reloading).
+    notifier: Option<Notifier>,
+    announced_ready: bool,
 }
 
-pub fn run(config: &Config) -> Result<()> {
+/// What supervising ends as: the master done, or, in a process just forked, a worker.
+enum Role {
+    Master,
+    Worker(WorkerSetup),
+}
+
+/// Runs the server; returns the exit code of this process: the master's, or (in each
+/// forked worker, which returns through here too) the worker's.
+pub fn run(config: &Config) -> Result<i32> {
     signals::catch(&MASTER_SIGNALS);
     if let Some(venv) = &config.venv {
         // Checked here too, so a version mismatch is one clear line before any fork.
-        crate::wsgi::interpreter::venv_python(venv)?;
+        interpreter::venv_python(venv)?;
     }
     let bound = bind_all(&config.bind, config.unix_mode)?;
     let shown: Vec<String> = bound.listeners.iter().map(Listener::describe).collect();
-    let python = BUILD_VERSION
-        .split_whitespace()
-        .next()
-        .unwrap_or(BUILD_VERSION);
-    let venv = config
-        .venv
-        .as_ref()
-        .map_or("no venv".to_string(), |v| format!("venv {}", v.display()));
+    let workers = match config.workers {
+        1 => "1 worker".to_string(),
+        n => format!("{n} workers"),
+    };
     crate::log_info!(
-        "master {} listening on {} ({} workers x {} threads, Python {python}, {venv}); mounts: {}",
+        "master {} listening on {} ({workers} x {} threads, {}); mounts: {}",
         std::process::id(),
         shown.join(", "),
-        config.workers,
         config.threads,
+        interpreter::describe(config.venv.as_deref()),
         config.describe_mounts(),
     );
     let preloaded = match config.preload {
@@ -115,18 +124,26 @@ pub fn run(config: &Config) -> Result<()> {
         metrics: config.metrics.map(Exporter::bind).transpose()?,
         free_slots: (0..metrics::SLOTS).rev().collect(),
         spawned: 0,
+        notifier: Notifier::from_environment(),
+        announced_ready: false,
     };
     let result = master.supervise();
-    remove_socket_files(&master.bound.listeners);
+    if let Ok(Role::Worker(setup)) = result {
+        // A worker just forked: what the master held is not its own (dropping it closes
+        // the other workers' pipes and the metrics listener in this process).
+        drop(master);
+        return Ok(worker::run(config, setup));
+    }
+    remove_socket_files(&master.bound);
     if let Some(preloaded) = master.preloaded.take() {
         Python::attach(|_| drop(preloaded.apps));
         preloaded.interpreter.finalize();
     }
-    result
+    result.map(|_| 0)
 }
 
 impl Master<'_> {
-    fn supervise(&mut self) -> Result<()> {
+    fn supervise(&mut self) -> Result<Role> {
         loop {
             for signal in signals::take() {
                 self.on_signal(signal);
@@ -139,7 +156,7 @@ impl Master<'_> {
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
                     crate::log_info!("master {}: all workers stopped", std::process::id());
-                    return Ok(());
+                    return Ok(Role::Master);
                 }
                 if Instant::now() >= deadline {
                     crate::log_error!(
@@ -151,7 +168,10 @@ impl Master<'_> {
                 self.reload_if_sources_changed();
                 self.kill_silent_workers();
                 self.finish_replacements();
-                self.spawn_missing()?;
+                self.announce_readiness();
+                if let Some(setup) = self.spawn_missing()? {
+                    return Ok(Role::Worker(setup));
+                }
             }
             std::thread::sleep(TICK);
         }
@@ -164,6 +184,9 @@ impl Master<'_> {
                 self.stopping =
                     Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
                 refuse_new_connections(&self.bound);
+                if let Some(notifier) = &self.notifier {
+                    notifier.stopping();
+                }
                 self.signal_all(SIGTERM);
                 // The workers take what is queued, then close their copies: the sockets close.
                 self.bound.listeners.clear();
@@ -171,7 +194,7 @@ impl Master<'_> {
             SIGINT | SIGQUIT => {
                 crate::log_info!("{} received, stopping now", signals::name(signal));
                 self.signal_all(libc::SIGKILL);
-                remove_socket_files(&self.bound.listeners);
+                remove_socket_files(&self.bound);
                 std::process::exit(1);
             }
             SIGHUP if self.stopping.is_none() => {
@@ -337,6 +360,29 @@ impl Master<'_> {
         }
     }
 
+    /// READY=1 (sd_notify) once the target number of current workers serve and none wait
+    /// to be replaced: at start, and at the end of each rolling reload.
+    fn announce_readiness(&mut self) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let current = self.generation;
+        let serving = self
+            .workers
+            .iter()
+            .filter(|w| w.generation == current && w.ready && !w.leaving && !w.replace)
+            .count();
+        let replacing = self
+            .workers
+            .iter()
+            .any(|w| !w.leaving && w.generation != current);
+        let ready = serving >= self.target && !replacing;
+        if ready && !self.announced_ready {
+            notifier.ready();
+        }
+        self.announced_ready = ready || (self.announced_ready && serving > 0);
+    }
+
     fn kill_silent_workers(&mut self) {
         for worker in &mut self.workers {
             if worker.ready && worker.last_heard.elapsed() > SILENCE_LIMIT {
@@ -362,14 +408,19 @@ impl Master<'_> {
     /// New workers (with the code on disk now) are to replace the running ones; a start that
     /// failed before is tried again at once.
     fn new_generation(&mut self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.reloading();
+        }
+        self.announced_ready = false;
         self.generation += 1;
         self.boot_failures = 0;
         self.retry_at = Instant::now();
     }
 
-    fn spawn_missing(&mut self) -> Result<()> {
+    /// Starts the workers missing from the target. Some(setup) in a worker just forked.
+    fn spawn_missing(&mut self) -> Result<Option<WorkerSetup>> {
         if Instant::now() < self.retry_at {
-            return Ok(());
+            return Ok(None);
         }
         let current = self.generation;
         let starting_or_serving = self
@@ -378,12 +429,15 @@ impl Master<'_> {
             .filter(|w| !w.leaving && !w.replace && w.generation == current)
             .count();
         for _ in starting_or_serving..self.target {
-            self.spawn()?;
+            if let Some(setup) = self.spawn()? {
+                return Ok(Some(setup));
+            }
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn spawn(&mut self) -> Result<()> {
+    /// Forks a worker. Some(setup) in the new worker, None in the master.
+    fn spawn(&mut self) -> Result<Option<WorkerSetup>> {
         let (read_end, write_end) = control::pipe()?;
         let scoreboard = Scoreboard::map(self.config.worker_threads())?;
         let metrics_slot = self.metrics.as_ref().and_then(|_| self.free_slots.pop());
@@ -395,8 +449,7 @@ impl Master<'_> {
         }
         let pid = match &mut self.preloaded {
             Some(preloaded) => preloaded.interpreter.fork()?,
-            // SAFETY: the master is single-threaded, so the child starts in a consistent state.
-            None => unsafe { libc::fork() },
+            None => interpreter::fork()?,
         };
         if pid < 0 {
             bail!("fork failed: {}", std::io::Error::last_os_error());
@@ -406,16 +459,14 @@ impl Master<'_> {
             signals::reset(&MASTER_SIGNALS);
             // SAFETY: ask the kernel to stop us gracefully if the master dies.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, SIGTERM) };
-            let setup = WorkerSetup {
+            return Ok(Some(WorkerSetup {
                 listeners: std::mem::take(&mut self.bound.listeners),
                 reporter: Reporter(Some(write_end)),
                 multiprocess: self.config.workers > 1,
                 preloaded: self.preloaded.take(),
                 metrics_slot,
                 scoreboard,
-            };
-            let code = worker::run(self.config, setup);
-            std::process::exit(code);
+            }));
         }
         drop(write_end);
         crate::log_info!("worker {pid} started");
@@ -430,7 +481,7 @@ impl Master<'_> {
             leaving: false,
             last_heard: Instant::now(),
         });
-        Ok(())
+        Ok(None)
     }
 
     fn signal_all(&mut self, signal: i32) {

@@ -4,6 +4,7 @@ pub mod control;
 pub mod exporter;
 pub mod listeners;
 pub mod master;
+pub mod notify;
 pub mod reload;
 pub mod serve;
 pub mod signals;

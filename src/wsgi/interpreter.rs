@@ -1,8 +1,12 @@
-//! Starting and stopping the embedded interpreter: the build's own CPython, with
-//! sys.executable pointing at the real interpreter, Python's signal handlers left out (the
-//! server owns signals) and the scripts folder and working directory on sys.path.
+//! Starting and stopping the interpreter. Two ways: the wsgihost binary embeds the build's
+//! own CPython and starts it (sys.executable pointing at the real interpreter, or a venv's,
+//! Python's signal handlers left out: the server owns signals); the pip-installed command
+//! is an extension module in a `python` that is already running (`Host::Python`), and
+//! adopts that interpreter. Either way the scripts folder and working directory go on
+//! sys.path, and forks go through CPython's fork hooks.
 use std::ffi::CString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use pyo3::ffi;
@@ -13,9 +17,51 @@ use pyo3::types::PyModule;
 pub const BUILD_PYTHON: &str = env!("WSGIHOST_PYTHON_EXECUTABLE");
 pub const BUILD_VERSION: &str = env!("WSGIHOST_PYTHON_VERSION");
 
+/// The interpreter that imported the extension module (the pip-installed command).
+pub struct Host {
+    /// `sys.version`'s first word, e.g. 3.12.1.
+    pub version: String,
+    pub executable: String,
+    pub prefix: PathBuf,
+    /// sys.prefix differs from sys.base_prefix.
+    pub in_venv: bool,
+}
+
+static HOST: OnceLock<Host> = OnceLock::new();
+
+/// Called by the extension module before anything else: Python is already running.
+pub fn set_host(host: Host) {
+    let _ = HOST.set(host);
+}
+
+/// The running interpreter this process was started from, if any (None: the binary).
+pub fn host() -> Option<&'static Host> {
+    HOST.get()
+}
+
+/// The Python in use, for the start-up banner.
+pub fn describe(venv: Option<&Path>) -> String {
+    match host() {
+        Some(host) if host.in_venv => {
+            format!("Python {} of venv {}", host.version, host.prefix.display())
+        }
+        Some(host) => format!("Python {} ({})", host.version, host.executable),
+        None => {
+            let version = BUILD_VERSION
+                .split_whitespace()
+                .next()
+                .unwrap_or(BUILD_VERSION);
+            let venv = venv.map_or("no venv".to_string(), |v| format!("venv {}", v.display()));
+            format!("Python {version}, {venv}")
+        }
+    }
+}
+
 /// A running interpreter; `finalize` shuts it down so atexit handlers run.
 pub struct Interpreter {
-    main_thread_state: *mut ffi::PyThreadState,
+    /// The state the main thread saved when it let go of the GIL after starting Python;
+    /// None when the interpreter is the host's (it ends when our caller returns to it).
+    main_thread_state: Option<*mut ffi::PyThreadState>,
 }
 
 /// Initialises CPython in this process. Call once, before starting Python threads.
@@ -23,6 +69,12 @@ pub struct Interpreter {
 /// its pyvenv.cfg and sets sys.prefix and site-packages (and .pth files) exactly as running
 /// that python would.
 pub fn start(sys_path_front: &[&Path], venv: Option<&Path>) -> Result<Interpreter> {
+    if host().is_some() {
+        Python::attach(|py| put_on_sys_path(py, sys_path_front))?;
+        return Ok(Interpreter {
+            main_thread_state: None,
+        });
+    }
     let executable = match venv {
         Some(venv) => venv_python(venv)?,
         None => BUILD_PYTHON.to_string(),
@@ -56,47 +108,83 @@ pub fn start(sys_path_front: &[&Path], venv: Option<&Path>) -> Result<Interprete
                 "embedded Python is {version}, but wsgihost was built for {BUILD_VERSION} ({BUILD_PYTHON}); rebuild it"
             );
         }
-        let path = sys.getattr("path")?;
-        for (index, dir) in sys_path_front.iter().enumerate() {
-            let dir = std::path::absolute(dir)?;
-            path.call_method1("insert", (index, dir.to_string_lossy().as_ref()))?;
-        }
-        Ok(())
+        put_on_sys_path(py, sys_path_front)
     });
     // SAFETY: this thread holds the GIL after initialisation; release it for worker threads.
-    let main_thread_state = unsafe { ffi::PyEval_SaveThread() };
+    let main_thread_state = Some(unsafe { ffi::PyEval_SaveThread() });
     setup?;
     Ok(Interpreter { main_thread_state })
+}
+
+fn put_on_sys_path(py: Python<'_>, dirs: &[&Path]) -> Result<()> {
+    let path = py.import("sys")?.getattr("path")?;
+    for (index, dir) in dirs.iter().enumerate() {
+        let dir = std::path::absolute(dir)?;
+        path.call_method1("insert", (index, dir.to_string_lossy().as_ref()))?;
+    }
+    Ok(())
+}
+
+/// fork(2) for a new worker: plain in the binary's master (no Python, no threads there);
+/// with CPython's fork hooks when the master runs inside the host's interpreter.
+pub fn fork() -> std::io::Result<i32> {
+    let pid = match host() {
+        // SAFETY: the hooks run with the GIL held, as os.fork() runs them.
+        Some(_) => Python::attach(|_| unsafe { fork_with_hooks() }),
+        // SAFETY: the master is single-threaded, so the child starts in a consistent state.
+        None => unsafe { libc::fork() },
+    };
+    match pid {
+        pid if pid < 0 => Err(std::io::Error::last_os_error()),
+        pid => Ok(pid),
+    }
+}
+
+/// fork(2) between PyOS_BeforeFork and PyOS_AfterFork_*; the caller holds the GIL.
+unsafe fn fork_with_hooks() -> i32 {
+    // SAFETY: the caller holds the GIL and has no other threads running Python.
+    unsafe {
+        ffi::PyOS_BeforeFork();
+        let pid = libc::fork();
+        if pid == 0 {
+            ffi::PyOS_AfterFork_Child();
+        } else {
+            ffi::PyOS_AfterFork_Parent();
+        }
+        pid
+    }
 }
 
 impl Interpreter {
     /// fork(2) with CPython's hooks around it (--preload): the child continues with a
     /// working interpreter. Returns the child's pid in the parent and 0 in the child.
     pub fn fork(&mut self) -> std::io::Result<i32> {
+        let Some(state) = self.main_thread_state else {
+            return fork();
+        };
         // SAFETY: the GIL is taken for the hooks and released again on both sides; the
         // caller has no other threads.
-        unsafe {
-            ffi::PyEval_RestoreThread(self.main_thread_state);
-            ffi::PyOS_BeforeFork();
-            let pid = libc::fork();
-            if pid == 0 {
-                ffi::PyOS_AfterFork_Child();
-            } else {
-                ffi::PyOS_AfterFork_Parent();
-            }
-            self.main_thread_state = ffi::PyEval_SaveThread();
-            if pid < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(pid)
+        let pid = unsafe {
+            ffi::PyEval_RestoreThread(state);
+            let pid = fork_with_hooks();
+            self.main_thread_state = Some(ffi::PyEval_SaveThread());
+            pid
+        };
+        match pid {
+            pid if pid < 0 => Err(std::io::Error::last_os_error()),
+            pid => Ok(pid),
         }
     }
 
-    /// Runs atexit handlers and frees the interpreter. All Python threads must have ended.
+    /// Runs atexit handlers and frees the interpreter, if it is ours (the host's ends when
+    /// the `python` that started us returns). All Python threads must have ended.
     pub fn finalize(self) {
+        let Some(state) = self.main_thread_state else {
+            return;
+        };
         // SAFETY: the state saved at start belongs to this (the main) thread.
         unsafe {
-            ffi::PyEval_RestoreThread(self.main_thread_state);
+            ffi::PyEval_RestoreThread(state);
             ffi::Py_FinalizeEx();
         }
     }

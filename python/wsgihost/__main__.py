@@ -1,0 +1,14 @@
+"""The ``wsgihost`` command: the server, in this Python and its environment."""
+import sys
+
+
+def main():
+    from wsgihost._wsgihost import run
+
+    # The same process may return here as the master or as a worker it forked; either way
+    # its exit code is the answer, and Python shuts down normally (atexit handlers run).
+    sys.exit(run(["wsgihost", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()
