@@ -2,8 +2,11 @@
 """Runs every server through every scenario, round-robin, and reports medians.
 
 Server pinned to core 0, wrk to core 1 (taskset). One worker process each; peers with
-threads get the same thread count where they have one. Writes results/results.md,
-results/results.json and results/chart.png, and prints wsgihost / best-peer ratios."""
+threads get the same thread count where they have one. wsgihost runs three ways: tuned
+(no access log, 4 threads), wsgihost-defaults (nothing but --bind and the app, its access
+log on stdout into a file, as a user starts it) and wsgihost-pip (the tuned flags, run by
+the pip-installed command). Writes results/results.md, results/results.json and
+results/chart.png, and prints the ratios to the best peer (and pip to binary)."""
 import json
 import os
 import re
@@ -32,10 +35,14 @@ def servers():
     app = "benchapp:app"
     python = str(VENV_BIN / "python")
     wsgi = ["hello64", "hello256", "body64k", "post4k", "stream1m"]
+    tuned = ["--bind", f"127.0.0.1:{PORT}", "--access-log", "off", "--threads", "4"]
     return {
-        "wsgihost": ([str(WSGIHOST), "--bind", f"127.0.0.1:{PORT}", "--access-log", "off", "--threads", "4",
-                      "--venv", str(VENV_BIN.parent), "--static", f"/static={BENCH / 'static'}", app],
+        "wsgihost": ([str(WSGIHOST), *tuned, "--venv", str(VENV_BIN.parent),
+                      "--static", f"/static={BENCH / 'static'}", app],
                      wsgi + ["static13", "static64k"]),
+        # As a user starts it: the venv activated ($VIRTUAL_ENV, see start()), default flags.
+        "wsgihost-defaults": ([str(WSGIHOST), "--bind", f"127.0.0.1:{PORT}", app], wsgi),
+        "wsgihost-pip": ([str(VENV_BIN / "wsgihost"), *tuned, app], ["hello64", "hello256", "post4k"]),
         "bjoern": ([python, str(APPS / "bjoern_run.py"), app, str(PORT)], wsgi),
         "granian": ([str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", "1", "--blocking-threads", "1",
                      "--port", str(PORT), "--no-ws", app], wsgi),
@@ -118,12 +125,17 @@ def nginx_command(prefix):
     return [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
 
 
-def start(command):
+def start(command, log=None):
+    """Starts a server on core 0; `log`: a file for what it prints (else discarded)."""
     if wait_port(timeout=0.01):
         raise SystemExit(f"port {PORT} is already in use by another process: stop it first")
-    env = {**os.environ, "PYTHONPATH": str(APPS)}
+    env = {**os.environ, "PYTHONPATH": str(APPS), "VIRTUAL_ENV": str(VENV_BIN.parent)}
+    output = open(log, "wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=APPS, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                               stdout=output, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+                               start_new_session=True)
+    if log:
+        output.close()
     if not wait_port():
         stop(process)
         raise RuntimeError(f"server did not start: {command}")
@@ -193,8 +205,10 @@ def main():
                 if not wanted:
                     continue
                 cmd = cmd or nginx_command(BENCH / ".nginx")
+                # wsgihost-defaults logs every request: into a file, as a redirected stdout.
+                log = RESULTS / f"{name}-access.tmp" if name == "wsgihost-defaults" else None
                 try:
-                    process = start(cmd)
+                    process = start(cmd, log)
                 except RuntimeError as err:
                     print(f"skipping {name}: {err}", file=sys.stderr)
                     continue
@@ -232,12 +246,23 @@ def report(samples, rss, names):
         memory = [f"{info[key]:.1f}" if key in info else "" for key in ("idle", "after", "worker_after_hello", "worker_after")]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | " + " | ".join(memory) + " | "
                      + (f"{info['per_idle_conn_kib']:.2f}" if "per_idle_conn_kib" in info else "") + " |")
-    lines += ["", "Ratios wsgihost / best peer:", ""]
+    lines += ["", "Ratios to the best peer (and of the pip-installed command to the binary):", ""]
     for scenario in scenarios:
-        peers = [(medians[(n, scenario)][0], n) for n in names if n != "wsgihost" and (n, scenario) in medians]
-        if ("wsgihost", scenario) in medians and peers:
+        peers = [(medians[(n, scenario)][0], n) for n in names
+                 if not n.startswith("wsgihost") and (n, scenario) in medians]
+        ours = {n: medians[(n, scenario)][0] for n in names
+                if n.startswith("wsgihost") and (n, scenario) in medians}
+        parts = []
+        if peers:
             best, best_name = max(peers)
-            lines.append(f"- {scenario}: {medians[('wsgihost', scenario)][0] / best:.2f}x {best_name}")
+            parts += [f"{n} {rps / best:.2f}x {best_name}" for n, rps in ours.items() if n != "wsgihost-pip"]
+        if "wsgihost-pip" in ours and "wsgihost" in ours:
+            parts.append(f"wsgihost-pip {ours['wsgihost-pip'] / ours['wsgihost']:.3f}x wsgihost")
+        if parts:
+            lines.append(f"- {scenario}: " + ", ".join(parts))
+    if "wsgihost-pip" in rss and "wsgihost" in rss and "worker_after_hello" in rss["wsgihost-pip"]:
+        extra = rss["wsgihost-pip"]["worker_after_hello"] - rss["wsgihost"]["worker_after_hello"]
+        lines.append(f"- worker RSS after hello, pip-installed minus binary: {extra:+.1f} MiB")
     text = "\n".join(lines) + "\n"
     (RESULTS / "results.md").write_text(text)
     (RESULTS / "results.json").write_text(json.dumps({"medians": {f"{k[0]}/{k[1]}": v for k, v in medians.items()}, "rss": rss}, indent=1))

@@ -10,6 +10,7 @@ use crate::wsgi::interpreter::{self, Host};
 
 #[pymodule]
 fn _wsgihost(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(run, module)?)
 }
 
