@@ -158,3 +158,90 @@ def test_absolute_form_target(server):
 
         env = json.loads(ResponseReader(sock).read()[2])
     assert env["PATH_INFO"] == "/abs" and env["QUERY_STRING"] == "q=1"
+
+
+def _send_all_then_read(server, head, body_chunks):
+    """Sends `head` and the chunks (from a thread, as a client that keeps sending while the
+    answer arrives), then reads to the end: (answer, how the connection ended)."""
+    import threading
+
+    sock = server.connect(timeout=10)
+
+    def send():
+        try:
+            sock.sendall(head)
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+        ending = "eof"
+    except ConnectionResetError:
+        ending = "reset"
+    sender.join()
+    sock.close()
+    return data, ending
+
+
+def test_refusals_close_with_a_linger_not_a_reset(start_server):
+    """A client still sending when its request is refused reads the answer and then a clean
+    EOF: the server shuts its side and drops what still arrives (a lingering close)."""
+    server = start_server("--max-body", "1000", "--access-log", "off")
+    for _ in range(25):
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "
+        answer, ending = _send_all_then_read(server, head, [b"v" * 200_000, b"\r\n\r\n"])
+        assert answer.startswith(b"HTTP/1.1 431 ") and ending == "eof", (answer[:40], ending)
+        head = b"POST /input_echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n"
+        answer, ending = _send_all_then_read(server, head, [b"b" * 100_000] * 20)
+        assert answer.startswith(b"HTTP/1.1 413 ") and ending == "eof", (answer[:40], ending)
+
+
+def test_server_wide_targets_go_to_the_root_app(start_server, site):
+    (site / "root.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    fields = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'REQUEST_URI')\n"
+        "    return ['|'.join(environ[k] for k in fields).encode()]\n")
+    server = start_server("root:app")
+    with server.connect() as sock:
+        reader = ResponseReader(sock)
+        sock.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reader.read()[2] == b"OPTIONS||*|*"
+        sock.sendall(b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n")
+        assert reader.read()[2] == b"CONNECT|||example.org:443"
+    answer = raw_request(server, b"GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+
+
+def test_server_wide_targets_without_a_root_app(server):
+    with server.connect() as sock:
+        reader = ResponseReader(sock)
+        sock.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = reader.read()
+        assert status == 200 and "OPTIONS" in headers["allow"] and body == b""
+        sock.sendall(b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n")
+        status, headers, _ = reader.read()
+        assert status == 405 and "GET" in headers["allow"]
+
+
+def test_header_field_size_and_count_limits(start_server):
+    def status(server, fields):
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + fields + b"\r\n"
+        return int(raw_request(server, head)[9:12])
+
+    server = start_server()
+    field = lambda size: b"X: " + b"v" * (size - 3) + b"\r\n"  # noqa: E731 - name: value
+    many = lambda n: b"".join(b"X-%d: v\r\n" % i for i in range(n))  # noqa: E731
+    assert status(server, field(8190)) == 200
+    assert status(server, field(8191)) == 431
+    assert status(server, many(98)) == 200  # with Host and Connection: 100 fields
+    assert status(server, many(99)) == 431
+    roomy = start_server("--limit-request-field-size", "20000", "--limit-request-fields", "300")
+    assert status(roomy, field(19000)) == 200
+    assert status(roomy, many(250)) == 200

@@ -298,4 +298,4 @@ def test_app_mounted_with_validator_under_http10_keep_alive(server):
         for _ in range(3):
             sock.sendall(b"GET /sayhello.py HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             status, headers, body = reader.read()
-            assert status == 200 and headers["connection"] == "keep-alive"
+            assert status == 200 and headers["connection"] == "Keep-Alive"  # the usual spelling

@@ -39,6 +39,47 @@ pub enum Route<'m> {
     NotFound,
 }
 
+/// A request target that names the server rather than a path (RFC 9112 §3.2.3-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerWide {
+    /// `OPTIONS *`: what the server as a whole supports.
+    Options,
+    /// `CONNECT host:port`: a tunnel, which only proxies make.
+    Connect,
+}
+
+/// What a request's target is (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetForm {
+    /// Origin-form (`/a?b`) or absolute-form (`http://host/a`): a path to route.
+    Path,
+    /// Asterisk-form with OPTIONS, authority-form with CONNECT.
+    ServerWide(ServerWide),
+    /// A form its method may not use (a 400).
+    Invalid,
+}
+
+pub fn target_form(method: &[u8], target: &[u8]) -> TargetForm {
+    if method == b"CONNECT" {
+        let authority = !target.is_empty() && !target.contains(&b'/') && target.contains(&b':');
+        return match authority {
+            true => TargetForm::ServerWide(ServerWide::Connect),
+            false => TargetForm::Invalid,
+        };
+    }
+    if target == b"*" {
+        return match method == b"OPTIONS" {
+            true => TargetForm::ServerWide(ServerWide::Options),
+            false => TargetForm::Invalid,
+        };
+    }
+    match target.first() {
+        Some(b'/') => TargetForm::Path,
+        _ if strip_scheme_and_authority(target).len() < target.len() => TargetForm::Path,
+        _ => TargetForm::Invalid,
+    }
+}
+
 /// A request target split into its path (still percent-encoded) and query string.
 /// Absolute-form targets (`http://host/path`) keep only the path.
 pub fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
@@ -94,6 +135,14 @@ impl Router {
                 .then(rank(&a.target).cmp(&rank(&b.target)))
         });
         Router { mounts }
+    }
+
+    /// The application mounted at `/`, if any: it answers server-wide requests.
+    pub fn root_app(&self) -> Option<usize> {
+        self.mounts.iter().find_map(|mount| match mount.target {
+            Target::App(index) if mount.prefix.is_empty() => Some(index),
+            _ => None,
+        })
     }
 
     /// Routes a decoded path. `file_exists` lets a static row give way to an app mounted at
@@ -174,6 +223,25 @@ mod tests {
                 target: Target::App(0),
             },
         ])
+    }
+
+    #[test]
+    fn target_forms() {
+        use TargetForm::*;
+        assert_eq!(target_form(b"GET", b"/a?b"), Path);
+        assert_eq!(target_form(b"GET", b"http://h/a"), Path);
+        assert_eq!(
+            target_form(b"OPTIONS", b"*"),
+            ServerWide(super::ServerWide::Options)
+        );
+        assert_eq!(
+            target_form(b"CONNECT", b"example.org:443"),
+            ServerWide(super::ServerWide::Connect)
+        );
+        assert_eq!(target_form(b"GET", b"*"), Invalid);
+        assert_eq!(target_form(b"GET", b"example.org:443"), Invalid);
+        assert_eq!(target_form(b"CONNECT", b"/a"), Invalid);
+        assert_eq!(target_form(b"OPTIONS", b"/a"), Path);
     }
 
     #[test]

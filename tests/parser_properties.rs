@@ -8,6 +8,8 @@ use wsgihost::http::request::{HeadLimits, parse_head};
 const LIMITS: HeadLimits = HeadLimits {
     request_line: 256,
     header_block: 1024,
+    field_size: 200,
+    fields: 20,
 };
 
 const SEED_REQUEST: &[u8] =

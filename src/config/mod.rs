@@ -5,10 +5,12 @@ pub mod file;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::parser::ValueSource;
 use clap::{FromArgMatches, Parser};
 
 use crate::http::forwarded::TrustedProxies;
+use crate::http::request::HeadLimits;
 use crate::server::listeners::BindAddr;
 
 /// wsgihost: an HTTP/1.1 server that runs Python WSGI applications in an embedded CPython.
@@ -68,12 +70,25 @@ pub struct Config {
     pub io_timeout: f64,
 
     /// Longest request line (method, target, version) in bytes; longer gets 414.
-    #[arg(long, value_name = "BYTES", default_value_t = 8192)]
+    #[arg(long, value_name = "BYTES", default_value_t = HeadLimits::DEFAULT.request_line)]
     pub limit_request_line: usize,
 
     /// Largest request head (all header lines) in bytes; larger gets 431.
-    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    #[arg(long, value_name = "BYTES", default_value_t = HeadLimits::DEFAULT.header_block)]
     pub limit_request_headers: usize,
+
+    /// Longest header field (name and value) in bytes; longer gets 431 (as gunicorn's
+    /// --limit-request-field_size).
+    #[arg(long = "limit-request-field-size", value_name = "BYTES",
+          default_value_t = HeadLimits::DEFAULT.field_size,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub limit_request_field_size: usize,
+
+    /// Most header fields in a request; more gets 431 (as gunicorn's
+    /// --limit-request-fields).
+    #[arg(long, value_name = "N", default_value_t = HeadLimits::DEFAULT.fields,
+          value_parser = clap::value_parser!(u16).range(1..=32768).map(|n| n as usize))]
+    pub limit_request_fields: usize,
 
     /// Open connections per worker; accepting pauses at the limit.
     #[arg(long, value_name = "N", default_value_t = 10_000)]

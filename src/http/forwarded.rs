@@ -144,10 +144,7 @@ mod tests {
 
     fn view(headers: &str, peer: &str, trusted: &str) -> ClientView {
         let text = format!("GET / HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
-        let limits = HeadLimits {
-            request_line: 8192,
-            header_block: 65536,
-        };
+        let limits = HeadLimits::DEFAULT;
         let head = parse_head(&mut text.into_bytes(), limits).unwrap().unwrap();
         client_view(
             &head,

@@ -1,18 +1,34 @@
 //! Request heads: httparse plus the limits and framing rules of RFC 9112 that keep request
 //! smuggling out (one Content-Length, chunked only as the final coding, Host required).
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::HttpError;
 use super::body::Framing;
 
-/// Most header fields accepted in one request; more gets 431.
-pub const MAX_HEADERS: usize = 100;
+/// Header slots parsed on the stack; a larger --limit-request-fields parses into the heap.
+const STACK_FIELDS: usize = 100;
 
-/// Limits on the size of a request head.
+/// Limits on the size of a request head (gunicorn's names and meanings where it has them).
 #[derive(Debug, Clone, Copy)]
 pub struct HeadLimits {
+    /// Longest request line, in bytes (414 past it).
     pub request_line: usize,
+    /// Largest block of header lines, in bytes (431 past it).
     pub header_block: usize,
+    /// Longest single header line, name and value, in bytes (431 past it).
+    pub field_size: usize,
+    /// Most header fields (431 past it).
+    pub fields: usize,
+}
+
+impl HeadLimits {
+    pub const DEFAULT: HeadLimits = HeadLimits {
+        request_line: 8192,
+        header_block: 65536,
+        field_size: 8190,
+        fields: 100,
+    };
 }
 
 /// A parsed request head. It owns a copy of the head bytes; fields are ranges into them.
@@ -82,21 +98,36 @@ pub fn parse_head(buf: &mut Vec<u8>, limits: HeadLimits) -> Result<Option<Head>,
     let masked = mask_non_ascii_target(buf, line_len);
     let parsed: &[u8] = masked.as_deref().unwrap_or(buf);
     // Left uninitialised: filling 100 slots for every request cost more than parsing.
-    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+    let mut stack = [const { MaybeUninit::<httparse::Header>::uninit() }; STACK_FIELDS];
+    let mut heap = Vec::new();
+    let slots = match limits.fields <= STACK_FIELDS {
+        true => &mut stack[..limits.fields],
+        false => {
+            heap.resize_with(limits.fields, MaybeUninit::uninit);
+            &mut heap[..]
+        }
+    };
     let mut request = httparse::Request::new(&mut []);
-    let head_len = match request.parse_with_uninit_headers(parsed, &mut slots) {
+    let head_len = match request.parse_with_uninit_headers(parsed, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
-            return if buf.len().saturating_sub(line_len) > limits.header_block {
-                Err(too_large())
-            } else {
-                Ok(None)
+            let header_bytes = buf.len().saturating_sub(line_len);
+            let too_long = header_bytes > limits.field_size
+                && longest_line(&buf[line_len.min(buf.len())..]) > limits.field_size;
+            return match header_bytes > limits.header_block || too_long {
+                true => Err(too_large()),
+                false => Ok(None),
             };
         }
         Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
         Err(_) => return Err(HttpError::new(400, "Bad Request")),
     };
-    if head_len - line_len.min(head_len) > limits.header_block {
+    if head_len - line_len.min(head_len) > limits.header_block
+        || request
+            .headers
+            .iter()
+            .any(|h| h.name.len() + 2 + h.value.len() > limits.field_size)
+    {
         return Err(too_large());
     }
     let base = parsed.as_ptr() as usize;
@@ -126,6 +157,15 @@ pub fn parse_head(buf: &mut Vec<u8>, limits: HeadLimits) -> Result<Option<Head>,
     };
     interpret_headers(&mut head)?;
     Ok(Some(head))
+}
+
+/// The longest line in `bytes` without its line end (the last one may be unfinished).
+fn longest_line(bytes: &[u8]) -> usize {
+    bytes
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line).len())
+        .max()
+        .unwrap_or(0)
 }
 
 /// The request line's length (with its line end, or what has arrived of it); 414 when it
@@ -246,10 +286,7 @@ fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits {
-        request_line: 8192,
-        header_block: 65536,
-    };
+    const LIMITS: HeadLimits = HeadLimits::DEFAULT;
 
     fn parse(text: &str) -> Result<Option<Head>, HttpError> {
         parse_head(&mut text.as_bytes().to_vec(), LIMITS)
@@ -329,12 +366,32 @@ mod tests {
             431
         );
         let big = format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
-            "v".repeat(70000)
+            "GET / HTTP/1.1\r\nHost: x\r\n{}X: v\r\n\r\n",
+            format!("X-A: {}\r\n", "v".repeat(8000)).repeat(9)
         );
         assert_eq!(status_of(&big), 431);
         let partial = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "v".repeat(70000));
         assert_eq!(status_of(&partial), 431);
+    }
+
+    #[test]
+    fn field_limits_give_431() {
+        let field = |size: usize| format!("X: {}\r\n", "v".repeat(size - 3));
+        let request = |fields: &str| format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
+        assert!(parse(&request(&field(8190))).unwrap().is_some());
+        assert_eq!(status_of(&request(&field(8191))), 431);
+        // A long field is refused before the head is complete.
+        let partial = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "v".repeat(9000));
+        assert_eq!(status_of(&partial), 431);
+        let many = |n: usize| (0..n).map(|i| format!("X-{i}: v\r\n")).collect::<String>();
+        assert!(parse(&request(&many(99))).unwrap().is_some()); // and Host: 100
+        assert_eq!(status_of(&request(&many(100))), 431);
+        let roomy = HeadLimits {
+            fields: 300,
+            ..HeadLimits::DEFAULT
+        };
+        let mut buf = request(&many(250)).into_bytes();
+        assert!(parse_head(&mut buf, roomy).unwrap().is_some());
     }
 
     #[test]

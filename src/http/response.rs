@@ -78,7 +78,8 @@ pub fn encode_head(
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if http10_client {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
+        // The spelling HTTP/1.0 clients and their test suites look for.
+        out.extend_from_slice(b"Connection: Keep-Alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -218,7 +219,7 @@ mod tests {
     fn head_framing_variants() {
         assert!(head(BodyFraming::Chunked, true, false).contains("Transfer-Encoding: chunked\r\n"));
         assert!(head(BodyFraming::UntilClose, false, true).contains("Connection: close\r\n"));
-        assert!(head(BodyFraming::Length(0), true, true).contains("Connection: keep-alive\r\n"));
+        assert!(head(BodyFraming::Length(0), true, true).contains("Connection: Keep-Alive\r\n"));
         let none = head(BodyFraming::None, true, false);
         assert!(!none.contains("Content-Length") && !none.contains("Transfer-Encoding"));
     }

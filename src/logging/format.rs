@@ -356,10 +356,7 @@ mod tests {
     use crate::http::request::{HeadLimits, parse_head};
 
     fn head(text: &[u8]) -> Head {
-        let limits = HeadLimits {
-            request_line: 8192,
-            header_block: 65536,
-        };
+        let limits = HeadLimits::DEFAULT;
         parse_head(&mut text.to_vec(), limits).unwrap().unwrap()
     }
 

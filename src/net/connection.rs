@@ -56,6 +56,10 @@ pub struct Connection {
     /// this thread finishes in the same batch of ready connections (see `EventLoop::park`).
     /// Every write on the connection sends them first, so order is kept.
     pub held: Vec<u8>,
+    /// Closing after an error: the write side is shut, and what still arrives is dropped
+    /// (`lingered` bytes so far) until the client closes or the deadline passes.
+    pub lingering: bool,
+    pub lingered: u64,
     address_text: Option<Arc<AddressText>>,
 }
 
@@ -75,6 +79,8 @@ impl Connection {
             served: 0,
             drained: false,
             held: Vec::new(),
+            lingering: false,
+            lingered: 0,
             address_text: None,
         }
     }

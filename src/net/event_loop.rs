@@ -501,6 +501,7 @@ impl EventLoop {
     fn settle(&self, token: usize, mut conn: Box<Connection>) {
         conn.idle_since = crate::clock::now();
         conn.deadline = match conn.head_started {
+            _ if conn.lingering => conn.deadline,
             Some(started) => started + self.settings.header_timeout,
             None if self.is_stopping() => {
                 conn.idle_since + self.settings.keep_alive.min(DRAIN_IDLE)

@@ -84,6 +84,16 @@ macro_rules! delegate_source {
 delegate_source!(Stream, Tcp, Unix);
 delegate_source!(Listener, Tcp, Unix);
 
+impl Stream {
+    /// Ends our side of the connection (FIN): the peer reads what was sent, then EOF.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+}
+
 impl AsRawFd for Stream {
     fn as_raw_fd(&self) -> RawFd {
         match self {

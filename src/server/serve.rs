@@ -17,7 +17,7 @@ use crate::instrument::metrics;
 use crate::logging;
 use crate::net::connection::Connection;
 use crate::net::event_loop::Work;
-use crate::route::{Route, decode_path, split_target};
+use crate::route::{Route, ServerWide, TargetForm, decode_path, split_target, target_form};
 use crate::static_files;
 use crate::wsgi::call;
 use crate::wsgi::environ::RequestPlace;
@@ -27,15 +27,27 @@ enum Next {
     Request(Head),
     /// Nothing complete yet: back to the loop until more input arrives.
     Wait,
+    /// The client closed (or the socket failed).
     Close,
+    /// The request was refused (answered 4xx) while the client may still be sending.
+    Refused,
 }
+
+/// How long, and how many bytes, a connection closing after an error still reads and drops
+/// what its client sends (a lingering close, as nginx does).
+const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_BYTES: u64 = 4 * 1024 * 1024;
 
 pub fn serve(ctx: &Context, work: Work) {
     let Work { token, mut conn } = work;
+    if conn.lingering {
+        return linger(ctx, token, conn);
+    }
     loop {
         match next_request(ctx, &mut conn) {
             Next::Wait => return ctx.event_loop.park(token, conn),
-            Next::Close => return close(ctx, token, conn),
+            Next::Close => return close(ctx, token, conn, false),
+            Next::Refused => return close(ctx, token, conn, true),
             Next::Request(mut head) => {
                 let route = SlowRoutes::key(split_target(head.target()).0);
                 let mut slow_place = None;
@@ -66,17 +78,47 @@ pub fn serve(ctx: &Context, work: Work) {
                     ctx.main_thread.unpark();
                 }
                 if !answered.reusable {
-                    return close(ctx, token, conn);
+                    // The body may be unread, or more requests may have been sent.
+                    let client_may_send = head.framing != Framing::Empty || !conn.input.is_empty();
+                    return close(ctx, token, conn, client_may_send);
                 }
             }
         }
     }
 }
 
-/// Closes the connection once what it holds back has been sent.
-fn close(ctx: &Context, token: usize, mut conn: Box<Connection>) {
-    let _ = conn.flush(ctx.call.io_timeout);
-    ctx.event_loop.close(token);
+/// Closes the connection once what it holds back has been sent. While the client may still
+/// be sending (a refused request, an unread body), closing at once would reset the
+/// connection, and a reset can destroy the answer before the client reads it: the
+/// connection lingers instead.
+fn close(ctx: &Context, token: usize, mut conn: Box<Connection>, client_may_send: bool) {
+    let flushed = conn.flush(ctx.call.io_timeout).is_ok();
+    if !(client_may_send && flushed && conn.stream.shutdown_write().is_ok()) {
+        return ctx.event_loop.close(token);
+    }
+    conn.lingering = true;
+    conn.deadline = Instant::now() + LINGER_TIME;
+    conn.input.clear();
+    linger(ctx, token, conn);
+}
+
+/// A lingering connection (see `close`): its answer is sent and its write side shut, so
+/// the client reads the answer and then EOF; what it still sends is read and dropped until
+/// it closes, or for at most `LINGER_TIME` and `LINGER_BYTES`.
+fn linger(ctx: &Context, token: usize, mut conn: Box<Connection>) {
+    loop {
+        match conn.read_available() {
+            Ok(Some(0)) | Err(_) => return ctx.event_loop.close(token),
+            Ok(Some(read)) => {
+                conn.input.clear();
+                conn.lingered += read as u64;
+                if conn.lingered > LINGER_BYTES {
+                    return ctx.event_loop.close(token);
+                }
+            }
+            Ok(None) => return ctx.event_loop.park(token, conn),
+        }
+    }
 }
 
 fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
@@ -91,12 +133,12 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
                     let started = *conn.head_started.get_or_insert_with(Instant::now);
                     if started.elapsed() > ctx.header_timeout {
                         refuse(ctx, conn, HttpError::new(408, "Request Timeout"));
-                        return Next::Close;
+                        return Next::Refused;
                     }
                 }
                 Err(err) => {
                     refuse(ctx, conn, err);
-                    return Next::Close;
+                    return Next::Refused;
                 }
             }
         }
@@ -167,6 +209,14 @@ fn handle(ctx: &Context, mut conn: Box<Connection>, head: &Head) -> (Box<Connect
         let _ = conn.write_blocking(&[&reply], ctx.call.io_timeout);
         return (conn, Answered::new(413, body_length(&reply), false));
     }
+    match target_form(head.method(), head.target()) {
+        TargetForm::Path => {}
+        TargetForm::ServerWide(kind) => return answer_server_wide(ctx, conn, head, kind),
+        TargetForm::Invalid => {
+            let detail = "This method takes a path as its target.";
+            return answer(ctx, conn, head, 400, detail);
+        }
+    }
     let (raw_path, query) = split_target(head.target());
     let path = decode_path(raw_path);
     match ctx
@@ -233,6 +283,44 @@ fn handle(ctx: &Context, mut conn: Box<Connection>, head: &Head) -> (Box<Connect
         }),
         Route::NotFound => answer(ctx, conn, head, 404, ""),
     }
+}
+
+/// `OPTIONS *` and `CONNECT host:port` go to the app mounted at `/` (PATH_INFO `*` for the
+/// one, empty for the other; REQUEST_URI is the target as sent), as gunicorn does. Without
+/// one the server answers: OPTIONS with 200 and the methods it serves, CONNECT (a proxy's
+/// method) with 405.
+fn answer_server_wide(
+    ctx: &Context,
+    mut conn: Box<Connection>,
+    head: &Head,
+    kind: ServerWide,
+) -> (Box<Connection>, Answered) {
+    if let Some(index) = ctx.router.root_app() {
+        let path_info: &[u8] = match kind {
+            ServerWide::Options => b"*",
+            ServerWide::Connect => b"",
+        };
+        return Python::attach(|py| {
+            let app = &ctx.apps[index];
+            let target = AppTarget {
+                callable: app.callable.bind(py),
+                name: &app.name,
+            };
+            run_app(ctx, py, target, conn, head, (b"", path_info, b""))
+        });
+    }
+    let allow = b"Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
+    let keep_alive = head.keep_alive && head.framing == Framing::Empty;
+    let (status, page) = match kind {
+        ServerWide::Options => (200, String::new()),
+        ServerWide::Connect => (405, error_page(405, "This server is not a proxy.")),
+    };
+    let reply = simple_response(status, allow, &page, keep_alive, head.is_head());
+    let written = conn.write_blocking(&[&reply], ctx.call.io_timeout).is_ok();
+    (
+        conn,
+        Answered::new(status, page.len() as u64, keep_alive && written),
+    )
 }
 
 /// The application answering a request, and its name for logs.

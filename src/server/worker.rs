@@ -371,6 +371,8 @@ fn build_context(
         limits: HeadLimits {
             request_line: config.limit_request_line,
             header_block: config.limit_request_headers,
+            field_size: config.limit_request_field_size,
+            fields: config.limit_request_fields,
         },
         call: CallSettings {
             io_timeout: config.io_timeout(),
