@@ -104,6 +104,7 @@ pub fn create_region() -> std::io::Result<()> {
     if ptr == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
     }
+    // SAFETY: the mapping holds SLOTS zeroed, page-aligned WorkerStats and is never unmapped.
     let slots = unsafe { std::slice::from_raw_parts(ptr as *const WorkerStats, SLOTS) };
     let _ = REGION.set(Region { slots });
     Ok(())

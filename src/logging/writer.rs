@@ -11,8 +11,7 @@
 //! most PIPE_BUF bytes that end at a line end, so lines of different processes never mix.
 use std::fs::File;
 use std::io::{self, Write};
-use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -33,38 +32,37 @@ const FINAL_WAIT: Duration = Duration::from_secs(2);
 /// reader that stopped reading must not stop the writer (nor its reports).
 const PIPE_WAIT: Duration = Duration::from_secs(1);
 
-/// A destination: a file, or one of the standard streams (which are not ours to close).
+/// A destination: a file, or a standard stream (a duplicate of its descriptor: the same
+/// open file, which writes go to; None when the stream was closed).
 pub struct Sink {
-    file: ManuallyDrop<File>,
-    owned: bool,
+    file: Option<File>,
     /// Not a regular file: writes are cut into atomic pieces.
     pipe_like: bool,
 }
 
 impl Sink {
     pub fn stdout() -> Sink {
-        Sink::of_fd(1, false)
+        Sink::duplicate(std::io::stdout().as_fd())
     }
 
     pub fn stderr() -> Sink {
-        Sink::of_fd(2, false)
+        Sink::duplicate(std::io::stderr().as_fd())
+    }
+
+    fn duplicate(stream: BorrowedFd<'_>) -> Sink {
+        match stream.try_clone_to_owned() {
+            Ok(fd) => Sink::file(File::from(fd)),
+            Err(_) => Sink {
+                file: None,
+                pipe_like: false,
+            },
+        }
     }
 
     pub fn file(file: File) -> Sink {
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(file);
-        Sink::of_fd(fd, true)
-    }
-
-    fn of_fd(fd: RawFd, owned: bool) -> Sink {
-        // SAFETY: fstat fills a stat buffer we own; fd is a descriptor of this process.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        let regular = unsafe { libc::fstat(fd, &mut stat) } == 0
-            && stat.st_mode & libc::S_IFMT == libc::S_IFREG;
+        let regular = file.metadata().is_ok_and(|meta| meta.is_file());
         Sink {
-            // SAFETY: the File only borrows a standard stream (never dropped), or owns
-            // the access-log file it was made from.
-            file: ManuallyDrop::new(unsafe { File::from_raw_fd(fd) }),
-            owned,
+            file: Some(file),
             pipe_like: !regular,
         }
     }
@@ -73,12 +71,14 @@ impl Sink {
     /// (at most `PIPE_WAIT`) for the room to take it whole. On failure, also says how
     /// many bytes had been written.
     pub fn write_lines(&self, lines: &[u8]) -> Result<(), (io::Error, usize)> {
-        let mut file = &*self.file;
+        let Some(mut file) = self.file.as_ref() else {
+            return Err((io::ErrorKind::BrokenPipe.into(), 0));
+        };
         let mut data = lines;
         let failed = |err, data: &[u8]| Err((err, lines.len() - data.len()));
         while !data.is_empty() {
             if self.pipe_like
-                && let Err(err) = self.wait_for_room()
+                && let Err(err) = wait_for_room(file)
             {
                 return failed(err, data);
             }
@@ -102,37 +102,21 @@ impl Sink {
     }
 }
 
-impl Sink {
-    fn wait_for_room(&self) -> io::Result<()> {
-        let mut pollfd = libc::pollfd {
-            fd: self.file.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        loop {
-            // SAFETY: one valid pollfd for the duration of the call.
-            match unsafe { libc::poll(&mut pollfd, 1, PIPE_WAIT.as_millis() as i32) } {
-                0 => return Err(io::ErrorKind::TimedOut.into()),
-                n if n > 0 => return Ok(()),
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-                _ => return Err(io::Error::last_os_error()),
-            }
+/// Waits until the pipe `file` has room, at most `PIPE_WAIT`.
+fn wait_for_room(file: &File) -> io::Result<()> {
+    let mut pollfd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, ours, for the duration of the call.
+        match unsafe { libc::poll(&mut pollfd, 1, PIPE_WAIT.as_millis() as i32) } {
+            0 => return Err(io::ErrorKind::TimedOut.into()),
+            n if n > 0 => return Ok(()),
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return Err(io::Error::last_os_error()),
         }
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if self.owned {
-            // SAFETY: this Sink owns the descriptor; nothing uses it after the drop.
-            unsafe { ManuallyDrop::drop(&mut self.file) };
-        }
-    }
-}
-
-impl AsRawFd for Sink {
-    fn as_raw_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
     }
 }
 
@@ -379,13 +363,8 @@ mod tests {
 
     #[test]
     fn pipes_get_line_aligned_pieces() {
-        let (read, write) = {
-            let mut fds = [0; 2];
-            // SAFETY: pipe fills two descriptors that we then own.
-            assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-            unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
-        };
-        let sink = Sink::file(write);
+        let (read, write) = std::io::pipe().unwrap();
+        let sink = Sink::file(File::from(std::os::fd::OwnedFd::from(write)));
         assert!(sink.pipe_like);
         let line = format!("{}\n", "x".repeat(999));
         let lines = line.repeat(10);

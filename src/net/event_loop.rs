@@ -285,8 +285,7 @@ impl EventLoop {
     /// sleep app c64 beside hello c64: ~650 -> ~775 req/s).
     pub fn request_ended(&self) {
         if self.in_request.fetch_sub(1, Ordering::AcqRel) > 1 {
-            // SAFETY: sched_yield takes no arguments and only reorders this CPU's run queue.
-            unsafe { libc::sched_yield() };
+            std::thread::yield_now();
         }
     }
 

@@ -2,7 +2,7 @@
 //! read its body and write its response; the caller decides what to release while waiting
 //! (the GIL, for Python requests) through the `wait` closure.
 use std::io::{self, IoSlice, Write};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 use std::time::Duration;
 
 /// Which readiness a blocked operation waits for.
@@ -122,23 +122,18 @@ pub fn write_all<S: Write>(stream: &mut S, parts: &[&[u8]], wait: Wait) -> io::R
 
 /// Sends all of `data` flagged MSG_MORE: the kernel holds it to go out in one segment with
 /// what follows (a response head before its sendfile body).
-pub fn send_more(fd: RawFd, mut data: &[u8], wait: Wait) -> io::Result<()> {
+pub fn send_more(socket: &impl AsFd, mut data: &[u8], wait: Wait) -> io::Result<()> {
+    let socket = socket2::SockRef::from(socket);
     while !data.is_empty() {
-        // SAFETY: `data` is a valid slice for the duration of the call.
-        let sent = unsafe {
-            libc::send(
-                fd,
-                data.as_ptr().cast(),
-                data.len(),
-                libc::MSG_MORE | libc::MSG_NOSIGNAL,
-            )
-        };
-        if sent >= 0 {
-            crate::instrument::metrics::bytes_out(sent as usize);
-            data = &data[sent as usize..];
-            continue;
+        match socket.send_with_flags(data, libc::MSG_MORE) {
+            Ok(sent) => {
+                crate::instrument::metrics::bytes_out(sent);
+                data = &data[sent..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(Readiness::Writable)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        wait_or_fail(Readiness::Writable, wait)?;
     }
     Ok(())
 }

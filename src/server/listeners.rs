@@ -85,9 +85,12 @@ fn inherited_from_systemd() -> Result<Option<Vec<Listener>>> {
 
 /// Takes over a listening socket this process inherited as descriptor `fd`.
 fn adopt(fd: RawFd) -> Result<Listener> {
-    // SAFETY: fstat only reads the descriptor's type into a buffer we own.
+    // SAFETY: an all-zero stat is a valid value of this plain C struct.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+    // SAFETY: fstat only writes the descriptor's type into a buffer we own; any fd number is
+    // allowed (a closed one gives EBADF).
+    let fstat = unsafe { libc::fstat(fd, &mut stat) };
+    if fstat != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         bail!("descriptor {fd} is not an open socket");
     }
     // SAFETY: the descriptor is an open socket passed to us to own.

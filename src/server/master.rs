@@ -332,6 +332,7 @@ impl Master<'_> {
 
     fn reap_quietly(&mut self) -> Option<()> {
         let mut status = 0;
+        // SAFETY: a non-blocking wait for any child, writing into a local.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         (pid > 0).then(|| self.workers.retain(|w| w.pid != pid))
     }

@@ -176,12 +176,14 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     context.event_loop.stop();
     if !wait_for_threads(&running, stuck_fds.len(), config.graceful_timeout()) {
         crate::log_error!("worker {pid}: requests still running after --graceful-timeout; exiting");
-        // SAFETY: leaving without running destructors: stuck threads may hold the GIL.
         crate::logging::flush();
+        // SAFETY: leaving without running destructors or atexit handlers, on purpose:
+        // stuck threads may hold the GIL, so finalizing Python would hang.
         unsafe { libc::_exit(1) };
     }
     if !stuck_fds.is_empty() {
         crate::logging::flush();
+        // SAFETY: as above: a stuck app call's thread may hold the GIL.
         unsafe { libc::_exit(0) };
     }
     // Python objects in the context are released with the GIL held, then Python ends.
@@ -231,13 +233,12 @@ fn retire_reason(
     None
 }
 
-/// Resident memory of this process, from /proc/self/statm.
+/// Resident memory of this process, from /proc/self/status.
 fn resident_mib() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-    Some(pages * page_size / (1024 * 1024))
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
 
 /// A pseudo-random 0..=max from the clock and pid (good enough to spread restarts).

@@ -94,8 +94,10 @@ pub fn lookup(root: &Path, root_fd: RawFd, relative: &Path) -> Option<Arc<Cached
     let key = (root.to_path_buf(), relative.to_path_buf());
     let entry = entries().read().ok()?.get(&key).cloned()?;
     let name = CString::new(relative.as_os_str().as_bytes()).ok()?;
-    // SAFETY: valid directory descriptor, NUL-terminated path, zeroed stat buffer we own.
+    // SAFETY: an all-zero stat is a valid value of this plain C struct.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: an open directory descriptor (kept for the process's life), a NUL-terminated
+    // path and a stat buffer we own.
     let done = unsafe { libc::fstatat(root_fd, name.as_ptr(), &mut stat, 0) };
     (done == 0 && Identity::of(&stat) == entry.identity).then_some(entry)
 }

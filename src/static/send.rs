@@ -156,7 +156,7 @@ pub(super) fn send_from_disk(
         let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
         // Head and body leave in the same segment(s), the body copied by the kernel.
         conn.flush(timeout)?;
-        send_more(socket, &reply, &mut wait)?;
+        send_more(&conn.stream, &reply, &mut wait)?;
         send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
     }
     let status = if start == 0 && len == info.size {

@@ -60,10 +60,13 @@ impl FileWrapper {
         let fd: i32 = filelike.call_method0("fileno").ok()?.extract().ok()?;
         let offset: i64 = match filelike.call_method0("tell") {
             Ok(pos) => pos.extract().ok()?,
+            // SAFETY: lseek only reads the position of a descriptor the file object owns
+            // (a stale number gives EBADF, and -1 is refused below).
             Err(_) => unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) },
         };
-        // SAFETY: fstat on a descriptor the file object owns, into a zeroed struct.
+        // SAFETY: an all-zero stat is a valid value of this plain C struct.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes into a buffer we own; the descriptor is the file object's.
         if offset < 0 || unsafe { libc::fstat(fd, &mut stat) } != 0 {
             return None;
         }

@@ -230,6 +230,7 @@ unsafe fn check(status: ffi::PyStatus, what: &str) -> Result<()> {
         let message = if status.err_msg.is_null() {
             "unknown error".to_string()
         } else {
+            // SAFETY: a non-null err_msg of a PyStatus is a static NUL-terminated string.
             unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
                 .to_string_lossy()
                 .into_owned()
