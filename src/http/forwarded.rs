@@ -105,17 +105,20 @@ pub fn client_view(head: &Head, peer: Option<SocketAddr>, trusted: &TrustedProxi
     }
 }
 
+/// The client of a chain: the right-most address that is not a trusted proxy (else the
+/// left-most). A client the chain hides (`unknown`, an obfuscated `_name`, anything that is
+/// not an IP address) gives None: REMOTE_ADDR stays the peer's, as apps expect an address.
 fn pick_client(addrs: Vec<String>, trusted: &TrustedProxies) -> Option<String> {
     let is_proxy = |a: &String| {
         a.parse::<IpAddr>()
             .is_ok_and(|ip| !trusted.any && trusted.trusts_ip(ip))
     };
-    addrs
+    let client = addrs
         .iter()
         .rev()
         .find(|a| !is_proxy(a))
-        .or(addrs.first())
-        .cloned()
+        .or(addrs.first())?;
+    client.parse::<IpAddr>().ok().map(|ip| ip.to_string())
 }
 
 /// A `for=` node: `192.0.2.1`, `192.0.2.1:80`, `[2001:db8::1]:80` → the address alone.
@@ -173,6 +176,19 @@ mod tests {
             "127.0.0.1",
         );
         assert_eq!(spoofed.addr.as_deref(), Some("1.2.3.4"));
+    }
+
+    #[test]
+    fn hidden_clients_leave_the_peer_address() {
+        for headers in [
+            "X-Forwarded-For: unknown, 127.0.0.1\r\n",
+            "Forwarded: for=_hidden\r\n",
+            "Forwarded: for=unknown;proto=https\r\n",
+            "X-Forwarded-For: <script>\r\n",
+        ] {
+            let seen = view(headers, "127.0.0.1:5", "127.0.0.1");
+            assert_eq!(seen.addr, None, "{headers}");
+        }
     }
 
     #[test]
