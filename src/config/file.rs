@@ -4,6 +4,7 @@
 //! from the clap definitions in config/mod.rs, so options are never described twice.
 use std::ffi::OsString;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory};
@@ -21,15 +22,21 @@ const NOT_SETTINGS: [&str; 5] = [
 
 /// The command line definition with an environment variable on every setting.
 pub fn command() -> Command {
-    Config::command().mut_args(|arg| {
-        let id = arg.get_id().as_str().to_string();
-        if NOT_SETTINGS.contains(&id.as_str()) || arg.get_env().is_some() {
-            return arg;
-        }
-        // clap keeps environment names as &'static str; these few live for the process.
-        let name: &'static str = Box::leak(env_name(&arg).into_boxed_str());
-        arg.env(name)
-    })
+    static COMMAND: OnceLock<Command> = OnceLock::new();
+    COMMAND
+        .get_or_init(|| {
+            Config::command().mut_args(|arg| {
+                let id = arg.get_id().as_str().to_string();
+                if NOT_SETTINGS.contains(&id.as_str()) || arg.get_env().is_some() {
+                    return arg;
+                }
+                // clap keeps environment names as &'static str: made once, they live for
+                // the process.
+                let name: &'static str = Box::leak(env_name(&arg).into_boxed_str());
+                arg.env(name)
+            })
+        })
+        .clone()
 }
 
 fn settings(command: &Command) -> impl Iterator<Item = &Arg> {
@@ -56,11 +63,11 @@ fn is_flag(arg: &Arg) -> bool {
 /// line and environment left at its default. Errors name the key and its line.
 pub fn file_arguments(
     path: &Path,
+    text: &str,
     matches: &ArgMatches,
     command: &Command,
 ) -> Result<Vec<OsString>, String> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|err| format!("--config {shown}: {err}"))?;
     let table: toml::Table = text
         .parse()
         .map_err(|err: toml::de::Error| format!("{shown}: {}", err.message()))?;

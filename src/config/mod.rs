@@ -2,7 +2,8 @@
 //! `file` adds the other sources: the TOML file and `WSGIHOST_*` variables.
 pub mod file;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
@@ -12,6 +13,13 @@ use clap::{FromArgMatches, Parser};
 use crate::http::forwarded::TrustedProxies;
 use crate::http::request::HeadLimits;
 use crate::server::listeners::BindAddr;
+
+/// What a command line asks for.
+pub enum Parsed {
+    Run(Box<Config>),
+    /// --help, --version, --check-config, --config-reference: print this, exit 0.
+    Print(String),
+}
 
 /// wsgihost: an HTTP/1.1 server that runs Python WSGI applications in an embedded CPython.
 #[derive(Parser, Debug, Clone)]
@@ -245,42 +253,63 @@ impl Config {
         Self::parse_from_iter(std::env::args_os())
     }
 
+    /// Parses arguments (the first is the program name). A bad flag prints one line and
+    /// exits with code 2; --help, --version, --check-config and --config-reference print
+    /// and exit with code 0.
     pub fn parse_from_iter<I, T>(args: I) -> Config
     where
         I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
+        T: Into<OsString> + Clone,
     {
-        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-        let command = file::command();
-        let fail = |err: clap::Error| -> ! {
-            if !err.use_stderr() {
-                err.exit()
+        let args = args.into_iter().map(Into::into).collect();
+        match Config::try_parse(args, &|path| std::fs::read_to_string(path)) {
+            Ok(Parsed::Run(config)) => *config,
+            Ok(Parsed::Print(text)) => {
+                print!("{text}");
+                std::process::exit(0)
             }
-            usage_error(&first_line(&err.to_string()))
+            Err(message) => usage_error(&message),
+        }
+    }
+
+    /// Parses arguments, reading a configuration file with `read_file`. Err: the one line
+    /// that names what is wrong.
+    pub fn try_parse(
+        args: Vec<OsString>,
+        read_file: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Parsed, String> {
+        let command = file::command();
+        let failed = |err: clap::Error| match err.use_stderr() {
+            true => Err(first_line(&err.to_string())),
+            false => Ok(Parsed::Print(err.to_string())),
         };
-        let mut matches = command
-            .clone()
-            .try_get_matches_from(&args)
-            .unwrap_or_else(|e| fail(e));
+        let mut matches = match command.clone().try_get_matches_from(&args) {
+            Ok(matches) => matches,
+            Err(err) => return failed(err),
+        };
         let file = matches.get_one::<PathBuf>("config").cloned().or_else(|| {
             let default = PathBuf::from("wsgihost.toml");
             default.is_file().then_some(default)
         });
         if let Some(file) = file {
-            let from_file = file::file_arguments(&file, &matches, &command)
-                .unwrap_or_else(|message| usage_error(&message));
+            let text =
+                read_file(&file).map_err(|err| format!("--config {}: {err}", file.display()))?;
+            let from_file = file::file_arguments(&file, &text, &matches, &command)?;
             let merged = args
                 .iter()
                 .take(1)
                 .cloned()
                 .chain(from_file)
                 .chain(args.iter().skip(1).cloned());
-            matches = command
-                .clone()
-                .try_get_matches_from(merged)
-                .unwrap_or_else(|e| fail(e));
+            matches = match command.clone().try_get_matches_from(merged) {
+                Ok(matches) => matches,
+                Err(err) => return failed(err),
+            };
         }
-        let mut config = Config::from_arg_matches(&matches).unwrap_or_else(|e| fail(e));
+        let mut config = match Config::from_arg_matches(&matches) {
+            Ok(config) => config,
+            Err(err) => return failed(err),
+        };
         let given = |id| {
             !matches!(
                 matches.value_source(id),
@@ -292,38 +321,36 @@ impl Config {
         config.venv_from_environment =
             matches.value_source("venv") == Some(ValueSource::EnvVariable);
         if config.config_reference {
-            print!("{}", file::reference(&command));
-            std::process::exit(0);
+            return Ok(Parsed::Print(file::reference(&command)));
         }
-        let config = config.checked();
+        let config = config.checked()?;
         if config.check_config {
-            print!("{}", file::effective(&matches, &command));
-            std::process::exit(0);
+            return Ok(Parsed::Print(file::effective(&matches, &command)));
         }
-        config
+        Ok(Parsed::Run(Box::new(config)))
     }
 
-    fn checked(mut self) -> Config {
+    fn checked(mut self) -> Result<Config, String> {
         if let Some(host) = crate::wsgi::interpreter::host() {
-            self.venv = self
-                .venv
-                .take()
-                .and_then(|venv| host_venv(host, venv, self.venv_from_environment));
+            self.venv = match self.venv.take() {
+                Some(venv) => host_venv(host, venv, self.venv_from_environment)?,
+                None => None,
+            };
         }
         if let Some(dir) = &self.chdir
             && !dir.is_dir()
         {
-            usage_error(&format!("--chdir {}: no such directory", dir.display()));
+            return Err(format!("--chdir {}: no such directory", dir.display()));
         }
         if let Some(venv) = &self.venv
             && !venv.join("pyvenv.cfg").is_file()
         {
-            usage_error(&format!(
+            return Err(format!(
                 "--venv {}: not a virtualenv (no pyvenv.cfg); create one with python3 -m venv",
                 venv.display()
             ));
         }
-        self
+        Ok(self)
     }
 
     /// Static folders to serve: (URL prefix, folder); --html at the root unless an APP
@@ -400,20 +427,20 @@ impl Config {
 
 /// The pip-installed command runs in the Python environment that installed it: a --venv
 /// naming another one is refused (one line, exit 2); an activated venv ($VIRTUAL_ENV) that
-/// is not this one is only warned about, as `python` itself ignores it. Returns None: the
+/// is not this one is only warned about, as `python` itself ignores it. Ok(None): the
 /// environment is the running interpreter's.
 fn host_venv(
     host: &crate::wsgi::interpreter::Host,
     venv: PathBuf,
     from_environment: bool,
-) -> Option<PathBuf> {
-    let same = |a: &std::path::Path, b: &std::path::Path| {
+) -> Result<Option<PathBuf>, String> {
+    let same = |a: &Path, b: &Path| {
         a.canonicalize()
             .ok()
             .is_some_and(|a| b.canonicalize().ok() == Some(a))
     };
     if same(&venv, &host.prefix) {
-        return None;
+        return Ok(None);
     }
     if from_environment {
         eprintln!(
@@ -421,9 +448,9 @@ fn host_venv(
             venv.display(),
             host.prefix.display()
         );
-        return None;
+        return Ok(None);
     }
-    usage_error(&format!(
+    Err(format!(
         "--venv {}: this wsgihost was installed into {} and runs there; install it into the other venv and run its wsgihost instead",
         venv.display(),
         host.prefix.display()

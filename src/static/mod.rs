@@ -17,8 +17,8 @@ use crate::http::request::Head;
 use crate::http::response::{Answered, error_page, simple_response};
 use crate::net::connection::Connection;
 use cache::{CachedFile, FileInfo};
-use confine::{Opened, beneath, open, relative_path};
-pub use confine::{Resolved, resolve};
+pub use confine::{Opened, Resolved, open, resolve};
+use confine::{beneath, relative_path};
 
 /// Whether there is something to serve (lets an app at the same prefix take the rest).
 pub fn exists(root: &Path, rest: &[u8]) -> bool {
