@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from wsgihost.pytest_plugin import start_server as launch_wsgihost
 
+from verifier import ResponseReader  # noqa: F401 - the tests import it from here
+
 REPO = Path(__file__).resolve().parent.parent
 BINARY = REPO / "target" / "release" / "wsgihost"
 APPS = Path(__file__).resolve().parent / "apps"
@@ -150,65 +152,6 @@ def raw_request(server, data, timeout=5, read_until_close=True):
             if not read_until_close:
                 break
         return b"".join(chunks)
-
-
-class ResponseReader:
-    """Reads HTTP/1.1 responses (Content-Length, chunked or until close) one after another
-    from a socket, keeping bytes that belong to the next response."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def _fill(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed early; have {self.buf[:200]!r}")
-            self.buf += chunk
-
-    def _take(self, n):
-        self._fill(n)
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            self._fill(len(self.buf) + 1)
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def read(self, method="GET"):
-        """Returns (status, headers with lower-case names, body)."""
-        while b"\r\n\r\n" not in self.buf:
-            self._fill(len(self.buf) + 1)
-        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers.setdefault(name.strip().lower(), value.strip())
-        if method == "HEAD" or status in (204, 304) or status < 200:
-            body = b""
-        elif "content-length" in headers:
-            body = self._take(int(headers["content-length"]))
-        elif headers.get("transfer-encoding") == "chunked":
-            body = b""
-            while True:
-                size = int(self._line().split(b";")[0], 16)
-                body += self._take(size)
-                assert self._take(2) == b"\r\n"
-                if size == 0:
-                    break
-        else:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    break
-                self.buf += chunk
-            body, self.buf = self.buf, b""
-        return status, headers, body
 
 
 def is_closed(sock, timeout=2):

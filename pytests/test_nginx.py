@@ -100,3 +100,19 @@ def test_stopping_one_instance_gracefully_loses_no_request(balanced):
         client.join()
     assert failures == []
     assert len(results) > 20
+
+
+def test_a_killed_worker_costs_no_idempotent_request_through_nginx(balanced):
+    """kill -9 of an instance's worker under verifying GET load through nginx: nginx
+    retries what the dead worker dropped on the other instance, so no request fails."""
+    from verifier import VerifyingClient, get_check
+
+    port, instance_a, _ = balanced
+    client = VerifyingClient(port, connections=16, checks=[(1, get_check())])
+    time.sleep(1)
+    worker = int(open(f"/proc/{instance_a.pid}/task/{instance_a.pid}/children").read().split()[0])
+    os.kill(worker, signal.SIGKILL)
+    time.sleep(2)
+    client.stop()
+    assert "killed by SIGKILL" in instance_a.log()
+    assert client.failures == [] and client.ok > 500, client.summary()

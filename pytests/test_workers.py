@@ -68,6 +68,32 @@ def test_killed_worker_is_replaced_and_clients_keep_being_served(start_server):
     assert started >= 3, server.log()
 
 
+@pytest.mark.parametrize("fault", ["SIGKILL", "segfault in the app"])
+def test_a_dying_worker_costs_only_what_it_held(start_server, fault):
+    """Under a verifying keep-alive load on two workers, one worker is killed (kill -9, or a
+    C-level crash in the app): only requests on connections that worker held fail (at most
+    one each), none on the other worker's, and the replacement serves."""
+    server = start_server("--workers", "2", "--threads", "4", "--access-log", "off")
+    client = VerifyingClient(server.port, connections=16)
+    assert wait_for(lambda: len(client.pids) == 2)
+    time.sleep(0.5)
+    if fault == "SIGKILL":
+        victim = int(sorted(client.pids)[0])
+        os.kill(victim, signal.SIGKILL)
+    else:
+        with pytest.raises(requests.RequestException):
+            requests.get(server.url + "/crash.py", timeout=10)
+    assert wait_for(lambda: " died (" in server.log())
+    time.sleep(2)
+    client.stop()
+    died = [int(line.split()[2]) for line in server.log().splitlines() if " died (" in line]
+    assert len(died) == 1, server.log()
+    assert all(pid == str(died[0]) for pid in client.failed_on), (died, client.failed_on)
+    assert len(client.failures) <= 16, client.summary()
+    assert client.ok > 1000 and client.refused == 0, client.summary()
+    assert any(pid not in (None, str(died[0])) for pid in client.pids)
+
+
 def test_worker_that_exits_in_app_is_replaced(start_server, site):
     (site / "wsgipython" / "exit_now.py").write_text(
         "import os\ndef application(e, s):\n    os._exit(9)\n"

@@ -1,6 +1,6 @@
 """For verifying clients: GET ?size=N&seed=S answers N bytes derived from S (checked byte
-for byte); POST answers the sha256 and length of the body it read. Each answer names the
-worker that gave it (X-Pid)."""
+for byte), with &stream=K as a generator of K-byte chunks (a chunked answer); POST answers
+the sha256 and length of the body it read. Each answer names its worker (X-Pid)."""
 import hashlib
 import os
 from urllib.parse import parse_qs
@@ -28,5 +28,9 @@ def application(environ, start_response):
     query = parse_qs(environ["QUERY_STRING"])
     size = int(query.get("size", ["64"])[0])
     seed = query.get("seed", ["0"])[0]
+    body = expected_body(size, seed)
     start_response("200 OK", headers)
-    return [expected_body(size, seed)]
+    if "stream" in query:
+        step = int(query["stream"][0])
+        return (body[i:i + step] for i in range(0, len(body), step))
+    return [body]

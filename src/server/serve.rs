@@ -132,8 +132,9 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
                 Ok(None) => {
                     let started = *conn.head_started.get_or_insert_with(Instant::now);
                     if started.elapsed() > ctx.header_timeout {
+                        // Too slow (a slowloris): closed at once, no lingering for it.
                         refuse(ctx, conn, HttpError::new(408, "Request Timeout"));
-                        return Next::Refused;
+                        return Next::Close;
                     }
                 }
                 Err(err) => {
