@@ -75,32 +75,54 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-def test_real_browser_adds_an_object_through_the_admin(start_server, tmp_path):
+CERTUTIL = shutil.which("certutil")
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_real_browser_adds_an_object_through_the_admin(start_server, tmp_path, scheme):
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("headless browser test needs Debian's chromium and chromium-driver "
                     "(apt-get install chromium chromium-driver); CI installs them")
+    if scheme == "https" and not CERTUTIL:
+        pytest.skip("the HTTPS browser test needs certutil to trust the test CA "
+                    "(apt-get install libnss3-tools); CI installs it")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as page_is
     from selenium.webdriver.support.ui import WebDriverWait
 
-    server = start_server(*django_args(prepare_django(tmp_path)))
+    home = tmp_path / "home"  # the browser's own certificate store, with the test CA trusted
+    (home / ".pki" / "nssdb").mkdir(parents=True)
+    tls, base = [], None
+    if scheme == "https":
+        from certs import Authority
+
+        ca = Authority(tmp_path / "pki")
+        cert, key, _ = ca.issue("server", "localhost")
+        tls = ["--certfile", str(cert), "--keyfile", str(key), "--env", "DJANGO_HTTPS=1"]
+        nssdb = f"sql:{home / '.pki' / 'nssdb'}"
+        subprocess.run([CERTUTIL, "-d", nssdb, "-N", "--empty-password"], check=True)
+        subprocess.run([CERTUTIL, "-d", nssdb, "-A", "-t", "C,,", "-n", "wsgihost test CA", "-i", str(ca.pem)],
+                       check=True)
+    server = start_server(*tls, *django_args(prepare_django(tmp_path)))
+    base = f"{scheme}://localhost:{server.port}"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--disable-quic", f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env={**os.environ, "HOME": str(home)}),
+                              options=options)
     try:
         driver.set_page_load_timeout(30)
-        driver.get(server.url + "/admin/")
+        driver.get(base + "/admin/")
         driver.find_element(By.NAME, "username").send_keys("admin")
         driver.find_element(By.NAME, "password").send_keys("s3cret-pass")
         driver.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
         WebDriverWait(driver, 20).until(page_is.title_contains("Site administration"))
-        driver.get(server.url + "/admin/notes/note/add/")
+        driver.get(base + "/admin/notes/note/add/")
         driver.find_element(By.NAME, "title").send_keys("Typed in a real browser")
         driver.find_element(By.NAME, "_save").click()
         WebDriverWait(driver, 20).until(page_is.title_contains("Select note to change"))
@@ -111,6 +133,7 @@ def test_real_browser_adds_an_object_through_the_admin(start_server, tmp_path):
         screenshot = Path(tmp_path) / "admin.png"
         driver.save_screenshot(str(screenshot))
         assert screenshot.stat().st_size > 1000
+        assert driver.current_url.startswith(base)  # over HTTPS: no certificate warning page
     finally:
         driver.quit()
-    assert "Typed in a real browser" in requests.get(server.url + "/").text
+    assert "Typed in a real browser" in requests.get(base + "/", verify=ca.pem if tls else True).text

@@ -144,8 +144,10 @@ class VerifyingClient:
     (a list of (weight, check)); by default GETs and POSTs of up to 32/64 KiB to `path`."""
 
     def __init__(self, port, connections=16, path=PATH, host="127.0.0.1", checks=None,
-                 pause=0.0):
+                 pause=0.0, tls=None):
         self.port, self.host, self.pause = port, host, pause
+        # An ssl.SSLContext: connections speak HTTPS (verifying the server as "localhost").
+        self.tls = tls
         self.checks = checks or [(1, get_check(path)), (1, post_check(path))]
         self.ok = 0
         self.failures = []
@@ -179,6 +181,8 @@ class VerifyingClient:
             if sock is None:
                 try:
                     sock = socket.create_connection((self.host, self.port), timeout=30)
+                    if self.tls:
+                        sock = self.tls.wrap_socket(sock, server_hostname="localhost")
                 except ConnectionRefusedError:
                     with self.lock:
                         self.refused += 1

@@ -154,6 +154,24 @@ pub struct Config {
     #[arg(long, value_name = "IPS", default_value = "127.0.0.1,::1")]
     pub forwarded_allow_ips: TrustedProxies,
 
+    /// Certificate chain (PEM) for HTTPS: with --keyfile, TCP listeners speak TLS (except
+    /// those given as http://HOST:PORT); SIGHUP re-reads both.
+    #[arg(long, value_name = "PEM", requires = "keyfile")]
+    pub certfile: Option<PathBuf>,
+
+    /// Private key (PEM: RSA, ECDSA or Ed25519) of --certfile.
+    #[arg(long, value_name = "PEM", requires = "certfile")]
+    pub keyfile: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to (see --cert-reqs).
+    #[arg(long, value_name = "PEM")]
+    pub ca_certs: Option<PathBuf>,
+
+    /// Client certificates: none (not asked for), optional (verified when given) or
+    /// required; the app sees SSL_CLIENT_S_DN and SSL_CLIENT_CERT.
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "none")]
+    pub cert_reqs: crate::net::tls::ClientCerts,
+
     /// Serve Prometheus metrics (per worker and summed) on this address, from the master.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
@@ -342,6 +360,17 @@ impl Config {
         {
             return Err(format!("--chdir {}: no such directory", dir.display()));
         }
+        let https = self.bind.iter().find(|addr| {
+            matches!(
+                addr,
+                BindAddr::Tcp(_, crate::server::listeners::Scheme::Https)
+            )
+        });
+        if let (Some(BindAddr::Tcp(addr, _)), None) = (https, &self.certfile) {
+            return Err(format!(
+                "--bind https://{addr} needs --certfile and --keyfile"
+            ));
+        }
         if let Some(venv) = &self.venv
             && !venv.join("pyvenv.cfg").is_file()
         {
@@ -351,6 +380,16 @@ impl Config {
             ));
         }
         Ok(self)
+    }
+
+    /// The TLS files, when --certfile and --keyfile are given.
+    pub fn tls_files(&self) -> Option<crate::net::tls::TlsFiles> {
+        Some(crate::net::tls::TlsFiles {
+            certfile: self.certfile.clone()?,
+            keyfile: self.keyfile.clone()?,
+            ca_certs: self.ca_certs.clone(),
+            client_certs: self.cert_reqs,
+        })
     }
 
     /// Static folders to serve: (URL prefix, folder); --html at the root unless an APP
@@ -561,7 +600,10 @@ mod tests {
         let config = Config::parse_from_iter(["wsgihost"]);
         assert_eq!(
             config.bind,
-            vec![BindAddr::Tcp("127.0.0.1:8000".parse().unwrap())]
+            vec![BindAddr::Tcp(
+                "127.0.0.1:8000".parse().unwrap(),
+                crate::server::listeners::Scheme::Default
+            )]
         );
         assert_eq!(config.workers, 1);
         assert_eq!(config.unix_mode, 0o660);

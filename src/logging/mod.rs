@@ -152,6 +152,11 @@ macro_rules! log_warn {
 }
 
 #[macro_export]
+macro_rules! log_debug {
+    ($($arg:tt)*) => { $crate::logging::log($crate::logging::Level::Debug, &format!($($arg)*)) };
+}
+
+#[macro_export]
 macro_rules! log_info {
     ($($arg:tt)*) => { $crate::logging::log($crate::logging::Level::Info, &format!($($arg)*)) };
 }

@@ -6,8 +6,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::io::{Readiness, Wait, read_some, wait_ready, write_all};
+use super::io::{Readiness, Wait, read_some, send_file, send_more, wait_ready, write_all};
 use super::stream::{Peers, Stream};
+use super::tls::TlsSession;
 
 /// Bytes asked of the kernel per read.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -34,6 +35,8 @@ pub struct AddressText {
 
 pub struct Connection {
     pub stream: Stream,
+    /// On an HTTPS listener: the TLS session every byte goes through.
+    pub tls: Option<Box<TlsSession>>,
     /// The client's address and ours (None on unix sockets).
     pub peer: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
@@ -64,12 +67,19 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// `first_request_within`: how long the client has to send its first request head.
-    pub fn new(stream: Stream, peers: Peers, first_request_within: Duration) -> Self {
+    /// `first_request_within`: how long the client has to send its first request head (and,
+    /// with TLS, to finish the handshake).
+    pub fn new(
+        stream: Stream,
+        peers: Peers,
+        first_request_within: Duration,
+        tls: Option<Box<TlsSession>>,
+    ) -> Self {
         crate::instrument::metrics::connection_opened();
         let now = Instant::now();
         Connection {
             stream,
+            tls,
             peer: peers.peer,
             local: peers.local,
             input: Vec::new(),
@@ -144,6 +154,10 @@ impl Connection {
         if self.input.capacity() == 0 {
             self.input = SPARE_BUFFERS.with(|spare| spare.borrow_mut().pop().unwrap_or_default());
         }
+        if let Some(tls) = &mut self.tls {
+            // The session may hold more than one read returns: never known to be drained.
+            return tls.read(&mut self.stream, &mut self.input, wait);
+        }
         let read = read_some(self.fd(), &mut self.input, READ_CHUNK, wait)?;
         self.drained = read < READ_CHUNK;
         Ok(read)
@@ -151,6 +165,11 @@ impl Connection {
 
     /// Writes all of `parts` after any held-back responses, blocking through `wait`.
     pub fn write(&mut self, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            let held = std::mem::take(&mut self.held);
+            tls.write(&mut self.stream, &[&held], wait)?;
+            return tls.write(&mut self.stream, parts, wait);
+        }
         if self.held.is_empty() {
             return write_all(&mut self.stream, parts, wait);
         }
@@ -189,6 +208,10 @@ impl Connection {
     /// Writes as much of the held-back responses as the socket takes now, keeping the rest.
     /// Ok(true): all written.
     pub fn try_flush(&mut self) -> io::Result<bool> {
+        if let Some(tls) = &mut self.tls {
+            let held = std::mem::take(&mut self.held);
+            return tls.write_without_waiting(&mut self.stream, &[&held]);
+        }
         while !self.held.is_empty() {
             match self.stream.write(&self.held) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -204,12 +227,50 @@ impl Connection {
         Ok(true)
     }
 
-    /// Writes the held-back responses, if any.
+    /// Writes the held-back responses, if any (and, with TLS, what the session queued).
     pub fn flush(&mut self, timeout: Duration) -> io::Result<()> {
-        match self.held.is_empty() {
+        let tls_pending = self.tls.as_ref().is_some_and(|tls| tls.has_pending());
+        match self.held.is_empty() && !tls_pending {
             true => Ok(()),
             false => self.write_blocking(&[], timeout),
         }
+    }
+
+    /// Sends a response head and then `len` bytes of `file` from `offset`: with sendfile(2)
+    /// (the kernel copies, and the head leaves in the same segment), or, with TLS, read and
+    /// encrypted in bounded pieces.
+    pub fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        let fd = self.fd();
+        let mut wait = |readiness: Readiness| wait_ready(fd, readiness, timeout);
+        self.flush(timeout)?;
+        if self.tls.is_none() {
+            send_more(&self.stream, head, &mut wait)?;
+            return send_file(fd, file.as_raw_fd(), offset as i64, len, &mut wait);
+        }
+        self.write(&[head], &mut wait)?;
+        let mut piece = vec![0u8; READ_CHUNK.min(len as usize)];
+        let mut done = 0u64;
+        while done < len {
+            let want = piece.len().min((len - done) as usize);
+            let read =
+                std::os::unix::fs::FileExt::read_at(file, &mut piece[..want], offset + done)?;
+            if read == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than expected",
+                ));
+            }
+            self.write(&[&piece[..read]], &mut wait)?;
+            done += read as u64;
+        }
+        Ok(())
     }
 }
 

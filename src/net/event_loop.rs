@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -15,6 +15,7 @@ use slab::Slab;
 use super::connection::Connection;
 use super::monitor_rest::MonitorRest;
 use super::stream::Listener;
+use super::tls::TlsSession;
 use crate::instrument::activity;
 use crate::logging::Throttle;
 
@@ -42,6 +43,8 @@ pub struct LoopSettings {
     pub threads: usize,
     /// How long writing held-back responses may wait for a slow client.
     pub write_timeout: Duration,
+    /// What HTTPS listeners serve (their connections get a TLS session).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 enum Slot {
@@ -417,13 +420,22 @@ impl EventLoop {
     /// Accepts one waiting connection from `listener` and parks it in `slots`.
     fn accept_one(&self, slots: &mut Slab<Slot>, listener: &Listener) -> io::Result<()> {
         let (mut stream, peers) = listener.accept()?;
+        let tls = match (&self.settings.tls, listener.is_tls()) {
+            (Some(config), true) => Some(Box::new(TlsSession::new(config)?)),
+            _ => None,
+        };
         let entry = slots.vacant_entry();
         if self
             .registry
             .register(&mut stream, Token(entry.key()), Interest::READABLE)
             .is_ok()
         {
-            let conn = Box::new(Connection::new(stream, peers, self.settings.header_timeout));
+            let conn = Box::new(Connection::new(
+                stream,
+                peers,
+                self.settings.header_timeout,
+                tls,
+            ));
             entry.insert(Slot::Parked(conn));
         }
         Ok(())
@@ -502,11 +514,14 @@ impl EventLoop {
         conn.deadline = match conn.head_started {
             _ if conn.lingering => conn.deadline,
             Some(started) => started + self.settings.header_timeout,
-            None if self.is_stopping() => {
-                conn.idle_since + self.settings.keep_alive.min(DRAIN_IDLE)
-            }
+            // No request yet: the deadline set at accept stands (the first request, and a
+            // TLS handshake before it, must come within the header timeout).
+            None if conn.served == 0 => conn.deadline,
             None => conn.idle_since + self.settings.keep_alive,
         };
+        if self.is_stopping() && conn.head_started.is_none() && !conn.lingering {
+            conn.deadline = conn.deadline.min(conn.idle_since + DRAIN_IDLE);
+        }
         let mut shared = self.lock();
         match shared.slots.get_mut(token) {
             // Input came after the thread's last read: serve it again (no event will come).

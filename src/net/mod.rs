@@ -5,3 +5,4 @@ pub mod event_loop;
 pub mod io;
 mod monitor_rest;
 pub mod stream;
+pub mod tls;

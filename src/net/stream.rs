@@ -15,7 +15,8 @@ pub enum Stream {
 }
 
 pub enum Listener {
-    Tcp(TcpListener),
+    /// With `true`: connections speak TLS (an HTTPS listener).
+    Tcp(TcpListener, bool),
     /// The socket file is removed when the master exits.
     Unix(UnixListener, PathBuf),
 }
@@ -29,7 +30,7 @@ pub struct Peers {
 impl Listener {
     pub fn accept(&self) -> io::Result<(Stream, Peers)> {
         match self {
-            Listener::Tcp(listener) => {
+            Listener::Tcp(listener, _) => {
                 let (stream, peer) = listener.accept()?;
                 let _ = stream.set_nodelay(true);
                 let local = stream.local_addr().ok();
@@ -54,13 +55,21 @@ impl Listener {
         }
     }
 
+    /// Whether its connections speak TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Listener::Tcp(_, true))
+    }
+
     /// How the listener is shown to people: `http://127.0.0.1:8000` or `unix:/path`.
     pub fn describe(&self) -> String {
         match self {
-            Listener::Tcp(listener) => match listener.local_addr() {
-                Ok(addr) => format!("http://{addr}"),
-                Err(_) => "tcp".into(),
-            },
+            Listener::Tcp(listener, tls) => {
+                let scheme = if *tls { "https" } else { "http" };
+                match listener.local_addr() {
+                    Ok(addr) => format!("{scheme}://{addr}"),
+                    Err(_) => scheme.into(),
+                }
+            }
             Listener::Unix(_, path) => format!("unix:{}", path.display()),
         }
     }

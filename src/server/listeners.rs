@@ -16,10 +16,19 @@ const BACKLOG: i32 = 1024;
 /// A `--bind` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindAddr {
-    Tcp(SocketAddr),
+    Tcp(SocketAddr, Scheme),
     Unix(PathBuf),
     /// `fd://N`: a listening socket the parent process opened and passed down.
     Fd(RawFd),
+}
+
+/// What a TCP listener speaks: `https://HOST:PORT` or `http://HOST:PORT`, or, given as
+/// plain `HOST:PORT`, HTTPS exactly when --certfile is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Default,
+    Http,
+    Https,
 }
 
 /// The listeners, which of them this process bound itself (the others came from systemd
@@ -49,16 +58,22 @@ impl std::str::FromStr for BindAddr {
                 Ok(BindAddr::Unix(PathBuf::from(path)))
             };
         }
-        text.parse::<SocketAddr>().map(BindAddr::Tcp).map_err(|_| {
+        let (scheme, address) = match (text.strip_prefix("https://"), text.strip_prefix("http://"))
+        {
+            (Some(address), _) => (Scheme::Https, address),
+            (_, Some(address)) => (Scheme::Http, address),
+            _ => (Scheme::Default, text),
+        };
+        address.parse::<SocketAddr>().map(|addr| BindAddr::Tcp(addr, scheme)).map_err(|_| {
             format!(
-                "'{text}' is not HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N (e.g. 127.0.0.1:8000)"
+                "'{text}' is not [http(s)://]HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N (e.g. 127.0.0.1:8000)"
             )
         })
     }
 }
 
 /// Listeners passed by systemd socket activation, when this process is their target.
-fn inherited_from_systemd() -> Result<Option<Vec<Listener>>> {
+fn inherited_from_systemd(tls: bool) -> Result<Option<Vec<Listener>>> {
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -77,14 +92,15 @@ fn inherited_from_systemd() -> Result<Option<Vec<Listener>>> {
     }
     const FIRST_FD: RawFd = 3;
     let listeners = (FIRST_FD..FIRST_FD + count)
-        .map(adopt)
+        .map(|fd| adopt(fd, tls))
         .collect::<Result<Vec<_>>>()
         .context("using the sockets passed by systemd")?;
     Ok(Some(listeners))
 }
 
-/// Takes over a listening socket this process inherited as descriptor `fd`.
-fn adopt(fd: RawFd) -> Result<Listener> {
+/// Takes over a listening socket this process inherited as descriptor `fd` (a TCP one
+/// speaks TLS when `tls`).
+fn adopt(fd: RawFd, tls: bool) -> Result<Listener> {
     // SAFETY: an all-zero stat is a valid value of this plain C struct.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat only writes the descriptor's type into a buffer we own; any fd number is
@@ -102,7 +118,7 @@ fn adopt(fd: RawFd) -> Result<Listener> {
     socket.set_cloexec(true)?;
     let local = socket.local_addr()?;
     Ok(if local.as_socket().is_some() {
-        Listener::Tcp(mio::net::TcpListener::from_std(socket.into()))
+        Listener::Tcp(mio::net::TcpListener::from_std(socket.into()), tls)
     } else {
         // Not ours to remove on exit: whoever passed it owns the file.
         Listener::Unix(
@@ -113,9 +129,10 @@ fn adopt(fd: RawFd) -> Result<Listener> {
 }
 
 /// Binds every address in order (or takes systemd's sockets); the first failure names its
-/// address. `unix_mode` is applied to socket files.
-pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Bound> {
-    if let Some(listeners) = inherited_from_systemd()? {
+/// address. `unix_mode` is applied to socket files; `tls`: TCP listeners not marked
+/// http:// or https:// speak TLS (--certfile was given).
+pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tls: bool) -> Result<Bound> {
+    if let Some(listeners) = inherited_from_systemd(tls)? {
         return Ok(Bound {
             owned: vec![false; listeners.len()],
             listeners,
@@ -125,9 +142,12 @@ pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Bound> {
     let listeners = addrs
         .iter()
         .map(|addr| match addr {
-            BindAddr::Tcp(addr) => bind_tcp(*addr),
+            BindAddr::Tcp(addr, scheme) => bind_tcp(
+                *addr,
+                *scheme == Scheme::Https || (*scheme == Scheme::Default && tls),
+            ),
             BindAddr::Unix(path) => bind_unix(path, unix_mode),
-            BindAddr::Fd(fd) => adopt(*fd).with_context(|| format!("--bind fd://{fd}")),
+            BindAddr::Fd(fd) => adopt(*fd, tls).with_context(|| format!("--bind fd://{fd}")),
         })
         .collect::<Result<Vec<_>>>()?;
     let owned = addrs
@@ -148,7 +168,7 @@ pub fn bind_all(addrs: &[BindAddr], unix_mode: u32) -> Result<Bound> {
     })
 }
 
-fn bind_tcp(addr: SocketAddr) -> Result<Listener> {
+fn bind_tcp(addr: SocketAddr, tls: bool) -> Result<Listener> {
     let describe = |err: std::io::Error| match err.kind() {
         std::io::ErrorKind::AddrInUse => anyhow!("cannot listen on {addr}: address already in use"),
         std::io::ErrorKind::AddrNotAvailable => {
@@ -168,9 +188,10 @@ fn bind_tcp(addr: SocketAddr) -> Result<Listener> {
     socket.bind(&addr.into()).map_err(describe)?;
     socket.listen(BACKLOG).map_err(describe)?;
     socket.set_nonblocking(true).map_err(describe)?;
-    Ok(Listener::Tcp(mio::net::TcpListener::from_std(
-        socket.into(),
-    )))
+    Ok(Listener::Tcp(
+        mio::net::TcpListener::from_std(socket.into()),
+        tls,
+    ))
 }
 
 /// Binds a unix socket, replacing a stale socket file left by a crashed server (but never a
@@ -211,7 +232,7 @@ pub fn refuse_new_connections(bound: &Bound) {
         0,
     )];
     for (listener, owned) in bound.listeners.iter().zip(&bound.owned) {
-        if let (Listener::Tcp(listener), true) = (listener, owned)
+        if let (Listener::Tcp(listener, _), true) = (listener, owned)
             && let Err(err) = SockRef::from(listener).attach_filter(&drop_everything)
         {
             crate::log_warn!("cannot stop new connections during the drain: {err}");
@@ -235,11 +256,18 @@ mod tests {
     fn bind_addresses_parse() {
         assert_eq!(
             "127.0.0.1:80".parse::<BindAddr>(),
-            Ok(BindAddr::Tcp("127.0.0.1:80".parse().unwrap()))
+            Ok(BindAddr::Tcp(
+                "127.0.0.1:80".parse().unwrap(),
+                Scheme::Default
+            ))
         );
         assert_eq!(
             "[::1]:80".parse::<BindAddr>(),
-            Ok(BindAddr::Tcp("[::1]:80".parse().unwrap()))
+            Ok(BindAddr::Tcp("[::1]:80".parse().unwrap(), Scheme::Default))
+        );
+        assert_eq!(
+            "https://[::1]:443".parse::<BindAddr>(),
+            Ok(BindAddr::Tcp("[::1]:443".parse().unwrap(), Scheme::Https))
         );
         assert_eq!(
             "unix:/tmp/a.sock".parse::<BindAddr>(),

@@ -5,6 +5,7 @@
 //! stop the master with a clear message instead of a restart loop.
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -74,6 +75,8 @@ struct Master<'c> {
     /// reported as serving now are all ready (false while starting and reloading).
     notifier: Option<Notifier>,
     announced_ready: bool,
+    /// With --certfile: the certificate and key new workers serve (re-read on SIGHUP).
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What supervising ends as: the master done, or, in a process just forked, a worker.
@@ -90,7 +93,14 @@ pub fn run(config: &Config) -> Result<i32> {
         // Checked here too, so a version mismatch is one clear line before any fork.
         interpreter::venv_python(venv)?;
     }
-    let bound = bind_all(&config.bind, config.unix_mode)?;
+    let tls = match config.tls_files() {
+        Some(files) => match crate::net::tls::load(&files) {
+            Ok(tls) => Some(tls),
+            Err(message) => crate::config::usage_error(&message),
+        },
+        None => None,
+    };
+    let bound = bind_all(&config.bind, config.unix_mode, tls.is_some())?;
     let shown: Vec<String> = bound.listeners.iter().map(Listener::describe).collect();
     let workers = match config.workers {
         1 => "1 worker".to_string(),
@@ -126,6 +136,7 @@ pub fn run(config: &Config) -> Result<i32> {
         spawned: 0,
         notifier: Notifier::from_environment(),
         announced_ready: false,
+        tls,
     };
     let result = master.supervise();
     if let Ok(Role::Worker(setup)) = result {
@@ -198,6 +209,17 @@ impl Master<'_> {
                 std::process::exit(1);
             }
             SIGHUP if self.stopping.is_none() => {
+                if let Some(files) = self.config.tls_files() {
+                    match crate::net::tls::load(&files) {
+                        Ok(tls) => self.tls = Some(tls),
+                        Err(message) => {
+                            crate::log_error!(
+                                "SIGHUP: {message}; the workers keep serving the certificate they have"
+                            );
+                            return;
+                        }
+                    }
+                }
                 self.new_generation();
                 crate::log_info!(
                     "SIGHUP received, starting {} new workers before stopping the old ones",
@@ -467,6 +489,7 @@ impl Master<'_> {
                 preloaded: self.preloaded.take(),
                 metrics_slot,
                 scoreboard,
+                tls: self.tls.clone(),
             }));
         }
         drop(write_end);

@@ -144,7 +144,15 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
             }
         }
         match conn.read_available() {
-            Ok(Some(0)) | Err(_) => return Next::Close,
+            Ok(Some(0)) => return Next::Close,
+            Err(err) => {
+                if err.kind() == std::io::ErrorKind::InvalidData {
+                    // A failed TLS handshake (or plain HTTP on an HTTPS port): closed.
+                    let peer = conn.peer.map_or("a unix socket".into(), |p| p.to_string());
+                    crate::log_debug!("closing the connection from {peer}: {err}");
+                }
+                return Next::Close;
+            }
             Ok(Some(_)) => {}
             Ok(None) => return Next::Wait,
         }
@@ -369,6 +377,8 @@ fn place<'a>(
         query,
         peer: conn.peer,
         addresses: conn.address_text(),
+        https: conn.tls.is_some(),
+        client_cert: conn.tls.as_mut().and_then(|tls| tls.client_cert()),
     }
 }
 

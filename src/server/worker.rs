@@ -47,6 +47,8 @@ pub struct WorkerSetup {
     pub metrics_slot: Option<usize>,
     /// Where its threads record what they are doing (read by the master if it dies).
     pub scoreboard: activity::Scoreboard,
+    /// With --certfile: what its HTTPS listeners serve.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// A started interpreter with the application (if any) imported.
@@ -117,6 +119,7 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         setup.listeners,
         setup.multiprocess,
         max_requests,
+        setup.tls,
         apps,
     )?);
     activity::use_scoreboard(setup.scoreboard);
@@ -317,6 +320,7 @@ fn build_context(
     listeners: Vec<Listener>,
     multiprocess: bool,
     retire_after: u64,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     loaded: Vec<Py<PyAny>>,
 ) -> Result<Context> {
     let mut mounts = Vec::new();
@@ -362,6 +366,7 @@ fn build_context(
         share_accepts: multiprocess,
         threads: config.worker_threads(),
         write_timeout: config.io_timeout(),
+        tls,
     };
     Ok(Context {
         event_loop: EventLoop::new(listeners, settings)?,

@@ -2,7 +2,6 @@
 //! (joining the held batch) or from disk with sendfile(2).
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, SystemTime};
 
 use super::cache::{CachedFile, FileInfo};
@@ -12,7 +11,7 @@ use super::ranges::{RangeAnswer, requested_range};
 use crate::http::request::Head;
 use crate::http::response::{Answered, BodyFraming, encode_head, simple_response};
 use crate::net::connection::Connection;
-use crate::net::io::{Readiness, send_file, send_more, wait_ready};
+use crate::net::io::{Readiness, wait_ready};
 
 /// What a GET/HEAD for a file answers, whatever the bytes come from.
 enum Plan {
@@ -152,12 +151,7 @@ pub(super) fn send_from_disk(
     if head_only || len == 0 {
         conn.write_blocking(&[&reply], timeout)?;
     } else {
-        let socket = conn.fd();
-        let mut wait = |readiness: Readiness| wait_ready(socket, readiness, timeout);
-        // Head and body leave in the same segment(s), the body copied by the kernel.
-        conn.flush(timeout)?;
-        send_more(&conn.stream, &reply, &mut wait)?;
-        send_file(socket, file.as_raw_fd(), start as i64, len, &mut wait)?;
+        conn.send_file(&reply, file, start, len, timeout)?;
     }
     let status = if start == 0 && len == info.size {
         200

@@ -187,8 +187,10 @@ fn stream(
         send(bytes.as_bytes(), Some(bytes.as_bytes().len() as u64))?;
         return Ok(());
     }
+    // sendfile(2) needs the plain socket: over TLS the file is read and encrypted instead.
     if let Ok(wrapper) = result.cast::<FileWrapper>()
         && !headers_sent(shared)
+        && !over_tls(shared)
         && let Some(region) = wrapper.get().region(py)
     {
         return send_region(py, shared, region, timeout);
@@ -242,6 +244,13 @@ fn chunk_bytes<'py>(item: &Bound<'py, PyAny>, app_name: &str) -> PyResult<Bound<
         "the application's iterable must yield bytes, not {}",
         item.get_type().name()?
     )))
+}
+
+fn over_tls(shared: &SharedExchange) -> bool {
+    let guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+    guard
+        .as_ref()
+        .is_some_and(|exchange| exchange.conn.tls.is_some())
 }
 
 fn headers_sent(shared: &SharedExchange) -> bool {

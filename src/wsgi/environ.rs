@@ -10,6 +10,7 @@ use pyo3::{ffi, intern};
 use crate::http::forwarded::{TrustedProxies, client_view};
 use crate::http::request::Head;
 use crate::net::connection::AddressText;
+use crate::net::tls::ClientCert;
 
 /// What the environ says about the server as a whole.
 pub struct ServerTraits {
@@ -92,6 +93,9 @@ pub struct RequestPlace<'a> {
     pub peer: Option<SocketAddr>,
     /// The TCP addresses as text (None on unix sockets).
     pub addresses: Option<Arc<AddressText>>,
+    /// The connection is TLS; with the client's certificate, if it gave one.
+    pub https: bool,
+    pub client_cert: Option<Arc<ClientCert>>,
 }
 
 /// A fresh environ for one request (without wsgi.input, which the caller adds).
@@ -122,6 +126,14 @@ pub fn build<'py>(
     if let Some(text) = &place.addresses {
         env.set_item(intern!(py, "REMOTE_ADDR"), &text.remote_addr)?;
         env.set_item(intern!(py, "REMOTE_PORT"), &text.remote_port)?;
+    }
+    if place.https {
+        env.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
+        env.set_item(intern!(py, "HTTPS"), intern!(py, "on"))?;
+    }
+    if let Some(cert) = &place.client_cert {
+        env.set_item(intern!(py, "SSL_CLIENT_S_DN"), &cert.subject)?;
+        env.set_item(intern!(py, "SSL_CLIENT_CERT"), &cert.pem)?;
     }
     let client = client_view(head, place.peer, trusted);
     if let Some(addr) = client.addr {
