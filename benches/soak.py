@@ -355,6 +355,7 @@ def main():
     print(f"| verified requests (static, scripts, Flask, uploads 1 KiB-8 MiB, streams, pipelined) | {client.ok:,} |")
     print(f"| wrong bodies, 5xx, resets or timeouts (well-behaved clients) | {len(failures)} |")
     print(f"| connects refused | {client.refused} |")
+    print(f"| idle connections found closed before reuse (the server's drain; not reused) | {client.found_closed} |")
     print(f"| aborting clients | {abuser.count:,} |")
     print(f"| slowloris connections dropped by the server | {sum(s.dropped for s in slowloris)} (held too long: {held}) |")
     print(f"| idle keep-alive connections held / reopened | {idle.count} / {idle.reopened} |")

@@ -9,6 +9,7 @@ answer; `VerifyingClient` runs a weighted mix of checks. pytests/apps/verify.py 
 them."""
 import hashlib
 import random
+import select
 import socket
 import threading
 import time
@@ -139,6 +140,12 @@ def pipelined(*checks, most=8):
     return make
 
 
+def dropped(sock):
+    """Whether an idle keep-alive connection was closed by the server: readable without a
+    request in flight means EOF (or stray bytes, equally unusable)."""
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 class VerifyingClient:
     """`connections` threads, each on its own keep-alive connection, running `checks`
     (a list of (weight, check)); by default GETs and POSTs of up to 32/64 KiB to `path`."""
@@ -155,6 +162,8 @@ class VerifyingClient:
         self.failed_on = []
         self.pids = set()
         self.reconnects = 0
+        # Idle connections the server had closed, noticed before reusing them.
+        self.found_closed = 0
         # Connects refused (the server is gone, or draining before its exit): not failures
         # of a request, but tests that expect the server up assert there were none.
         self.refused = 0
@@ -196,6 +205,14 @@ class VerifyingClient:
                 pid = None
                 with self.lock:
                     self.reconnects += 1
+            if count and dropped(sock):
+                # As urllib3, curl, Go and browsers do: a connection the server closed
+                # while it sat idle is not reused (its FIN has arrived).
+                sock.close()
+                sock, count = None, 0
+                with self.lock:
+                    self.found_closed += 1
+                continue
             count += 1
             check = rng.choices(self.checks, weights)[0][1]
             batch = check(rng, f"{index}-{count}")
