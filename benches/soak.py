@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "pytests"))
 
+from testsite import free_port, make_site as make_test_site  # noqa: E402
 from verifier import (ResponseReader, VerifyingClient, equals, expected_body,  # noqa: E402
                       get_check, pipelined, post_check, static_check)
 
@@ -81,10 +82,7 @@ def flask_stream_check(rng, seed):
 def make_site(work):
     """html/ with static files of several sizes, wsgipython/ with the test apps, the Flask
     app; returns {url path: content} of the static files."""
-    shutil.copytree(REPO / "html", work / "html")
-    shutil.copytree(REPO / "wsgipython", work / "wsgipython")
-    for app in (REPO / "pytests" / "apps").glob("*.py"):
-        shutil.copy(app, work / "wsgipython" / app.name)
+    make_test_site(work)
     (work / "soakflask.py").write_text(FLASK_APP)
     files = {}
     rng = random.Random(7)
@@ -223,21 +221,16 @@ def sample(master):
 
 
 def metric(port, name):
+    """A series of the master's metrics: the sum over workers, or the one value."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         text = b""
         while chunk := sock.recv(65536):
             text += chunk
     for line in text.decode().splitlines():
-        if line.startswith(name + '{worker="all"}'):
+        if line.startswith((name + '{worker="all"}', name + " ")):
             return float(line.split()[-1])
     return 0.0
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main():
@@ -322,16 +315,10 @@ def main():
         client.stop()
         for thread in [abuser, idle, *slowloris]:
             thread.running = False
-        dropped = metric(metrics_port, "wsgihost_log_lines_dropped_total") if server.poll() is None else -1
-        restarts = 0
+        dropped, restarts = -1, 0
         if server.poll() is None:
-            with socket.create_connection(("127.0.0.1", metrics_port), timeout=5) as sock:
-                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                text = b""
-                while chunk := sock.recv(65536):
-                    text += chunk
-            restarts = next((int(float(l.split()[-1])) for l in text.decode().splitlines()
-                             if l.startswith("wsgihost_worker_restarts_total")), 0)
+            dropped = metric(metrics_port, "wsgihost_log_lines_dropped_total")
+            restarts = int(metric(metrics_port, "wsgihost_worker_restarts_total"))
             os.kill(server.pid, signal.SIGTERM)
             server.wait(60)
     server_log = (work / "server.log").read_text(errors="replace")

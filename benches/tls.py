@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 
-from bench import APPS, BENCH, PORT, RESULTS, ROUNDS, SECONDS, VENV_BIN, WSGIHOST, start, stop
+from bench import BENCH, PORT, RESULTS, ROUNDS, SECONDS, VENV_BIN, WSGIHOST, start, stop
 
 PKI = BENCH / ".pki"
 BACKEND = BENCH / ".nginx" / "wsgihost-backend.sock"

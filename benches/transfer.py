@@ -3,7 +3,6 @@
 --scripts pytests/apps): throughput on loopback and the worker's RSS before/peak.
 Usage: benches/transfer.py [PORT]"""
 import json
-import os
 import socket
 import sys
 import tempfile

@@ -27,6 +27,9 @@ from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent
 REPO = FUZZ.parent
+sys.path.insert(0, str(REPO / "pytests"))
+
+from testsite import free_port, make_site  # noqa: E402
 HEADER_TIMEOUT, KEEP_ALIVE = 2.0, 2.0
 # How long past its timeouts a connection may stay open (scheduling, the sweep interval).
 SLACK = 1.5
@@ -198,10 +201,7 @@ def healthy(port):
 
 
 def start_server(command, work, port):
-    shutil.copytree(REPO / "html", work / "html")
-    shutil.copytree(REPO / "wsgipython", work / "wsgipython")
-    for app in (REPO / "pytests" / "apps").glob("*.py"):
-        shutil.copy(app, work / "wsgipython" / app.name)
+    make_site(work)
     log = open(work / "server.log", "wb")
     process = subprocess.Popen(
         [*command, "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
@@ -217,12 +217,6 @@ def start_server(command, work, port):
             time.sleep(0.1)
     process.kill()
     raise SystemExit(f"the server did not start:\n{(work / 'server.log').read_text()}")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main():

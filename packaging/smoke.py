@@ -57,7 +57,7 @@ def reload_under_load(work):
     shutil.copy(REPO / "pytests" / "apps" / "pid.py", work / "wsgipython" / "pid.py")
     server = start_server(WSGIHOST, args=["--workers", "2", "--access-log", "off"], cwd=work,
                           log_dir=work)
-    failures, answered, pids, running = [], [0], set(), [True]
+    failures, answered, running = [], [0], [True]
 
     def load():
         with requests.Session() as session:

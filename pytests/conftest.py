@@ -3,7 +3,6 @@ command pip installed into the test virtualenv. Servers are started through the 
 own pytest plugin (a socket it binds and passes, readiness from the server itself) in a
 folder with their own html/ and wsgipython/, and stopped by PID."""
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,11 +13,10 @@ from pathlib import Path
 import pytest
 from wsgihost.pytest_plugin import start_server as launch_wsgihost
 
+from testsite import REPO, free_port, make_site  # noqa: F401 - tests import free_port here
 from verifier import ResponseReader  # noqa: F401 - the tests import it from here
 
-REPO = Path(__file__).resolve().parent.parent
 BINARY = REPO / "target" / "release" / "wsgihost"
-APPS = Path(__file__).resolve().parent / "apps"
 
 
 def pytest_addoption(parser):
@@ -52,12 +50,6 @@ def wheel(via):
     if via == "pip" and not found:
         raise RuntimeError(f"no {tag} wheel in target/wheels: ./run-tests builds it")
     return found[-1] if found else None
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -108,11 +100,7 @@ class Server:
 def site(tmp_path):
     """A work folder with html/ (the repo's pages plus test files) and wsgipython/ (the
     repo's scripts plus the test apps)."""
-    shutil.copytree(REPO / "html", tmp_path / "html")
-    shutil.copytree(REPO / "wsgipython", tmp_path / "wsgipython")
-    for app in APPS.glob("*.py"):
-        shutil.copy(app, tmp_path / "wsgipython" / app.name)
-    return tmp_path
+    return make_site(tmp_path)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import time
 import requests
 
 from conftest import Server, free_port
+from testsite import wait_for
 
 HELLO = (
     "def {name}(environ, start_response):\n"
@@ -121,17 +122,8 @@ def test_reload_restarts_workers_and_survives_broken_code(start_server, site):
     assert requests.get(server.url + "/").text.startswith("v1")
     time.sleep(1.1)
     module.write_text("this is not python\n")
-    assert _eventually(lambda: "does not load" in server.log())
+    assert wait_for(lambda: "does not load" in server.log())
     assert requests.get(server.url + "/").text.startswith("v1")  # old workers keep serving
     module.write_text(HELLO.format(name="app", text="v2"))
     os.utime(module, (time.time() + 2, time.time() + 2))
-    assert _eventually(lambda: requests.get(server.url + "/").text.startswith("v2"))
-
-
-def _eventually(predicate, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+    assert wait_for(lambda: requests.get(server.url + "/").text.startswith("v2"), timeout=15)

@@ -12,21 +12,13 @@ import pytest
 import requests
 
 from conftest import free_port
+from testsite import wait_for
 
 
 def lines_with(path, marker):
     if not path.exists():
         return []
     return [line for line in path.read_text(errors="replace").splitlines() if marker in line]
-
-
-def wait_until(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_line_appears_within_a_second(start_server, tmp_path):
@@ -36,7 +28,7 @@ def test_a_line_appears_within_a_second(start_server, tmp_path):
         marker = f"live-{attempt}"
         requests.get(f"{server.url}/pid.py?{marker}", timeout=5)
         answered = time.monotonic()
-        assert wait_until(lambda: lines_with(path, marker), timeout=2)
+        assert wait_for(lambda: lines_with(path, marker), timeout=2)
         assert time.monotonic() - answered < 1.0
         time.sleep(0.3)  # and again after the worker has gone quiet
 
@@ -56,8 +48,8 @@ def test_nothing_buffered_is_lost_when_a_worker_stops(start_server, tmp_path, ho
         assert server.stop(signal.SIGTERM) == 0
     elif how == "SIGHUP":
         os.kill(server.pid, signal.SIGHUP)
-    assert wait_until(lambda: server.log().count("stopped (exit code 0)") >= 2)
-    assert wait_until(lambda: len(lines_with(path, "stop-")) == sent, timeout=3), \
+    assert wait_for(lambda: server.log().count("stopped (exit code 0)") >= 2)
+    assert wait_for(lambda: len(lines_with(path, "stop-")) == sent, timeout=3), \
         f"{len(lines_with(path, 'stop-'))} of {sent} lines"
 
 
@@ -70,7 +62,7 @@ def test_a_killed_worker_loses_at_most_the_last_second(start_server, tmp_path):
             pid = session.get(f"{server.url}/pid.py?killed-{i}", timeout=5).text.split()[0]
     time.sleep(1.0)
     os.kill(int(pid), signal.SIGKILL)
-    assert wait_until(lambda: "killed by SIGKILL" in server.log())
+    assert wait_for(lambda: "killed by SIGKILL" in server.log())
     assert len(lines_with(path, "killed-")) == 200
 
 
@@ -88,7 +80,7 @@ def test_a_blocked_destination_never_blocks_a_request(start_server, tmp_path):
             for i in range(3000):
                 assert session.get(f"{server.url}/pid.py?{i}", timeout=5).status_code == 200
         assert time.monotonic() - started < 20
-        assert wait_until(lambda: "log lines" in server.log() and "dropped" in server.log())
+        assert wait_for(lambda: "log lines" in server.log() and "dropped" in server.log())
 
         def dropped():
             text = requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=5).text
@@ -96,7 +88,7 @@ def test_a_blocked_destination_never_blocks_a_request(start_server, tmp_path):
                         if l.startswith('wsgihost_log_lines_dropped_total{worker="all"}'))
             return float(line.split()[-1])
 
-        assert wait_until(lambda: dropped() > 1000)
+        assert wait_for(lambda: dropped() > 1000)
     finally:
         os.close(reader)
 
@@ -105,7 +97,7 @@ def test_write_errors_are_reported_once_a_minute_with_a_count(start_server):
     server = start_server("--access-log", "/dev/full")
     for i in range(50):
         assert requests.get(f"{server.url}/pid.py?{i}", timeout=5).status_code == 200
-    assert wait_until(lambda: "lost to write errors (No space left on device)" in server.log())
+    assert wait_for(lambda: "lost to write errors (No space left on device)" in server.log())
     for i in range(50):
         assert requests.get(f"{server.url}/pid.py?{i}", timeout=5).status_code == 200
     time.sleep(0.5)
@@ -124,7 +116,7 @@ def test_lines_of_different_processes_never_mix(command, site):
     drain.start()
     try:
         url = f"http://127.0.0.1:{port}"
-        assert wait_until(lambda: _answers(url))
+        assert wait_for(lambda: _answers(url))
 
         def load(path):
             with requests.Session() as session:

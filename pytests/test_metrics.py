@@ -1,6 +1,5 @@
 """Prometheus metrics from the master: per worker and summed, kept across worker deaths."""
 import os
-import re
 import signal
 import time
 

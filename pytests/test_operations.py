@@ -4,8 +4,6 @@ import time
 
 import requests
 
-from conftest import ResponseReader
-
 
 def wait_for_line(read, needle, timeout=5):
     deadline = time.monotonic() + timeout

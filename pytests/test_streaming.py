@@ -1,7 +1,6 @@
 """Streaming both ways with bounded memory: generator responses flow chunk by chunk, a
 client that leaves stops the generator, and 1 GiB up- and downloads keep RSS flat."""
 import os
-import socket
 import threading
 import time
 

@@ -5,7 +5,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -15,6 +14,7 @@ import requests
 
 from certs import Authority
 from conftest import ResponseReader, free_port
+from testsite import wait_for
 from verifier import VerifyingClient, get_check, post_check
 
 OPENSSL = shutil.which("openssl")
@@ -120,7 +120,7 @@ def test_client_certificates_required_missing_and_wrong(https, ca, tmp_path):
 
 def test_sighup_serves_a_renewed_certificate_with_no_failed_request(https, ca):
     server = https("--workers", "2", "--threads", "4", "--access-log", "off")
-    cert, key = ca.folder / "server.pem", ca.folder / "server.key"
+    cert = ca.folder / "server.pem"
 
     def serial():
         with tls_context(ca).wrap_socket(server.connect(), server_hostname="localhost") as sock:
@@ -133,7 +133,7 @@ def test_sighup_serves_a_renewed_certificate_with_no_failed_request(https, ca):
     time.sleep(1)
     _, _, renewed = ca.issue("server", "localhost")  # overwrites the files, as a renewal does
     os.kill(server.pid, signal.SIGHUP)
-    assert wait_for(lambda: serial() == renewed)
+    assert wait_for(lambda: serial() == renewed, timeout=20, ignoring=(OSError, ssl.SSLError))
     time.sleep(1)
     client.stop()
     assert renewed != first
@@ -141,7 +141,7 @@ def test_sighup_serves_a_renewed_certificate_with_no_failed_request(https, ca):
     # A broken pair at reload: the workers keep the certificate they have.
     cert.write_text("not a certificate\n")
     os.kill(server.pid, signal.SIGHUP)
-    assert wait_for(lambda: "SIGHUP: " in server.log() and "keep serving the certificate" in server.log())
+    assert wait_for(lambda: "SIGHUP: " in server.log() and "keep serving the certificate" in server.log(), 20)
     assert serial() == renewed
 
 
@@ -306,15 +306,3 @@ def verified_session(ca):
     session = requests.Session()
     session.request = __import__("functools").partial(session.request, verify=str(ca.pem))
     return session
-
-
-def wait_for(predicate, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except (OSError, ssl.SSLError):
-            pass
-        time.sleep(0.1)
-    return False

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import ResponseReader, free_port
+from testsite import wait_for
 from verifier import VerifyingClient
 
 
@@ -42,15 +43,6 @@ class ClientLoop:
     def stop(self):
         self.running = False
         self.thread.join()
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_killed_worker_is_replaced_and_clients_keep_being_served(start_server):

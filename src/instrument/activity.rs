@@ -42,25 +42,9 @@ pub struct Scoreboard {
 impl Scoreboard {
     /// Maps zeroed slots for `threads` threads (all-zero bytes are valid atomics).
     pub fn map(threads: usize) -> std::io::Result<Scoreboard> {
-        let size = std::mem::size_of::<Slot>() * threads.max(1);
-        // SAFETY: a fresh anonymous shared mapping, zero-filled by the kernel; unmapped
-        // only in Drop, after the last reference to the slots.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: the mapping holds `threads` zeroed, suitably aligned (page) slots.
-        let slots = unsafe { std::slice::from_raw_parts(ptr as *const Slot, threads.max(1)) };
-        Ok(Scoreboard { slots })
+        Ok(Scoreboard {
+            slots: super::shared_zeroed(threads)?,
+        })
     }
 
     /// The requests in progress, as `"GET / HTTP/1.1" from 127.0.0.1:5000 (for 2.5 s)`.
@@ -83,14 +67,9 @@ impl Scoreboard {
 
 impl Drop for Scoreboard {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, with its size; no slot is referenced after this
-        // (a worker never drops its scoreboard: it is kept in `BOARD` until exit).
-        unsafe {
-            libc::munmap(
-                self.slots.as_ptr() as *mut libc::c_void,
-                std::mem::size_of_val(self.slots),
-            );
-        }
+        // SAFETY: mapped in `map`; no slot is referenced after this (a worker never drops
+        // its scoreboard: it is kept in `BOARD` until exit).
+        unsafe { super::unmap_shared(self.slots) };
     }
 }
 

@@ -86,26 +86,10 @@ pub fn slots() -> &'static [WorkerStats] {
 /// This worker's slot (set after fork).
 static MINE: OnceLock<&'static WorkerStats> = OnceLock::new();
 
-/// Maps the shared region; call in the master before forking, only with --metrics.
+/// Maps the shared region; call in the master before forking, only with --metrics. It is
+/// never unmapped: it lives as long as the process.
 pub fn create_region() -> std::io::Result<()> {
-    let size = std::mem::size_of::<WorkerStats>() * SLOTS;
-    // SAFETY: a fresh anonymous shared mapping, zero-filled by the kernel; all-zero bytes
-    // are valid AtomicU64s. It is never unmapped (it lives as long as the process).
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the mapping holds SLOTS zeroed, page-aligned WorkerStats and is never unmapped.
-    let slots = unsafe { std::slice::from_raw_parts(ptr as *const WorkerStats, SLOTS) };
+    let slots = super::shared_zeroed(SLOTS)?;
     let _ = REGION.set(Region { slots });
     Ok(())
 }
