@@ -5,7 +5,8 @@ Server pinned to core 0, wrk to core 1 (taskset). One worker process each; peers
 threads get the same thread count where they have one. wsgihost runs three ways: tuned
 (no access log, 4 threads), wsgihost-defaults (nothing but --bind and the app, its access
 log on stdout into a file, as a user starts it) and wsgihost-pip (the tuned flags, run by
-the pip-installed command). Writes results/results.md, results/results.json and
+the pip-installed command), and wsgihost-json is the defaults with --log-format json.
+Writes results/results.md, results/results.json and
 results/chart.png, and prints the ratios to the best peer (and pip to binary)."""
 import json
 import os
@@ -42,6 +43,8 @@ def servers():
                      wsgi + ["static13", "static64k"]),
         # As a user starts it: the venv activated ($VIRTUAL_ENV, see start()), default flags.
         "wsgihost-defaults": ([str(WSGIHOST), "--bind", f"127.0.0.1:{PORT}", app], wsgi),
+        "wsgihost-json": ([str(WSGIHOST), "--bind", f"127.0.0.1:{PORT}", "--log-format", "json", app],
+                          ["hello64", "hello256", "post4k"]),
         "wsgihost-pip": ([str(VENV_BIN / "wsgihost"), *tuned, app], ["hello64", "hello256", "post4k"]),
         "bjoern": ([python, str(APPS / "bjoern_run.py"), app, str(PORT)], wsgi),
         "granian": ([str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", "1", "--blocking-threads", "1",
@@ -206,7 +209,7 @@ def main():
                     continue
                 cmd = cmd or nginx_command(BENCH / ".nginx")
                 # wsgihost-defaults logs every request: into a file, as a redirected stdout.
-                log = RESULTS / f"{name}-access.tmp" if name == "wsgihost-defaults" else None
+                log = RESULTS / f"{name}-access.tmp" if name in ("wsgihost-defaults", "wsgihost-json") else None
                 try:
                     process = start(cmd, log)
                 except RuntimeError as err:
@@ -246,7 +249,7 @@ def report(samples, rss, names):
         memory = [f"{info[key]:.1f}" if key in info else "" for key in ("idle", "after", "worker_after_hello", "worker_after")]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99} | " + " | ".join(memory) + " | "
                      + (f"{info['per_idle_conn_kib']:.2f}" if "per_idle_conn_kib" in info else "") + " |")
-    lines += ["", "Ratios to the best peer (and of the pip-installed command to the binary):", ""]
+    lines += ["", "Ratios to the best peer, and of the other wsgihost rows to the tuned one:", ""]
     for scenario in scenarios:
         peers = [(medians[(n, scenario)][0], n) for n in names
                  if not n.startswith("wsgihost") and (n, scenario) in medians]
@@ -255,9 +258,11 @@ def report(samples, rss, names):
         parts = []
         if peers:
             best, best_name = max(peers)
-            parts += [f"{n} {rps / best:.2f}x {best_name}" for n, rps in ours.items() if n != "wsgihost-pip"]
-        if "wsgihost-pip" in ours and "wsgihost" in ours:
-            parts.append(f"wsgihost-pip {ours['wsgihost-pip'] / ours['wsgihost']:.3f}x wsgihost")
+            parts += [f"{n} {rps / best:.2f}x {best_name}" for n, rps in ours.items()
+                      if n in ("wsgihost", "wsgihost-defaults")]
+        for variant in ("wsgihost-defaults", "wsgihost-json", "wsgihost-pip"):
+            if variant in ours and "wsgihost" in ours:
+                parts.append(f"{variant} {ours[variant] / ours['wsgihost']:.3f}x wsgihost")
         if parts:
             lines.append(f"- {scenario}: " + ", ".join(parts))
     if "wsgihost-pip" in rss and "wsgihost" in rss and "worker_after_hello" in rss["wsgihost-pip"]:
