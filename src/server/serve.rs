@@ -275,21 +275,7 @@ fn handle(ctx: &Context, mut conn: Box<Connection>, head: &Head) -> (Box<Connect
             index,
             script_name,
             path_info,
-        } => Python::attach(|py| {
-            let app = &ctx.apps[index];
-            let target = AppTarget {
-                callable: app.callable.bind(py),
-                name: &app.name,
-            };
-            run_app(
-                ctx,
-                py,
-                target,
-                conn,
-                head,
-                (&script_name, &path_info, query),
-            )
-        }),
+        } => run_mounted_app(ctx, index, conn, head, (&script_name, &path_info, query)),
         Route::NotFound => answer(ctx, conn, head, 404, ""),
     }
 }
@@ -309,14 +295,7 @@ fn answer_server_wide(
             ServerWide::Options => b"*",
             ServerWide::Connect => b"",
         };
-        return Python::attach(|py| {
-            let app = &ctx.apps[index];
-            let target = AppTarget {
-                callable: app.callable.bind(py),
-                name: &app.name,
-            };
-            run_app(ctx, py, target, conn, head, (b"", path_info, b""))
-        });
+        return run_mounted_app(ctx, index, conn, head, (b"", path_info, b""));
     }
     let allow = b"Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
     let keep_alive = head.keep_alive && head.framing == Framing::Empty;
@@ -330,6 +309,24 @@ fn answer_server_wide(
         conn,
         Answered::new(status, page.len() as u64, keep_alive && written),
     )
+}
+
+/// Runs the app mounted as number `index`; `split` is (SCRIPT_NAME, PATH_INFO, QUERY_STRING).
+fn run_mounted_app(
+    ctx: &Context,
+    index: usize,
+    conn: Box<Connection>,
+    head: &Head,
+    split: (&[u8], &[u8], &[u8]),
+) -> (Box<Connection>, Answered) {
+    Python::attach(|py| {
+        let app = &ctx.apps[index];
+        let target = AppTarget {
+            callable: app.callable.bind(py),
+            name: &app.name,
+        };
+        run_app(ctx, py, target, conn, head, split)
+    })
 }
 
 /// The application answering a request, and its name for logs.
