@@ -167,8 +167,8 @@ impl Connection {
     pub fn write(&mut self, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
         if let Some(tls) = &mut self.tls {
             let held = std::mem::take(&mut self.held);
-            tls.write(&mut self.stream, &[&held], wait)?;
-            return tls.write(&mut self.stream, parts, wait);
+            let all = std::iter::once(&held[..]).chain(parts.iter().copied());
+            return tls.write(&mut self.stream, all, wait);
         }
         if self.held.is_empty() {
             return write_all(&mut self.stream, parts, wait);
@@ -210,7 +210,7 @@ impl Connection {
     pub fn try_flush(&mut self) -> io::Result<bool> {
         if let Some(tls) = &mut self.tls {
             let held = std::mem::take(&mut self.held);
-            return tls.write_without_waiting(&mut self.stream, &[&held]);
+            return tls.write_without_waiting(&mut self.stream, [&held[..]]);
         }
         while !self.held.is_empty() {
             match self.stream.write(&self.held) {

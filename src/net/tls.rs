@@ -256,7 +256,12 @@ impl TlsSession {
     }
 
     /// Encrypts `parts` and sends everything, waiting through `wait` when the socket is full.
-    pub fn write(&mut self, socket: &mut Stream, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
+    pub fn write<'a>(
+        &mut self,
+        socket: &mut Stream,
+        parts: impl IntoIterator<Item = &'a [u8]>,
+        wait: Wait,
+    ) -> io::Result<()> {
         for part in parts {
             for piece in part.chunks(WRITE_PIECE) {
                 self.session.writer().write_all(piece)?;
@@ -268,10 +273,10 @@ impl TlsSession {
 
     /// Encrypts `parts` and sends what the socket takes now. Ok(true): all sent; Ok(false):
     /// the rest waits in the session for `send`.
-    pub fn write_without_waiting(
+    pub fn write_without_waiting<'a>(
         &mut self,
         socket: &mut Stream,
-        parts: &[&[u8]],
+        parts: impl IntoIterator<Item = &'a [u8]>,
     ) -> io::Result<bool> {
         for part in parts {
             self.session.writer().write_all(part)?;
