@@ -258,21 +258,43 @@ const NEEDS_ESCAPE: [bool; 256] = {
     table
 };
 
-/// Appends `bytes` with `"` and `\` backslashed and other unsafe bytes as `\xHH`.
-fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Which bytes of UTF-8 text a JSON string shows as escapes (multi-byte characters are
+/// all bytes of 0x80 and above, copied as they are).
+const JSON_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b < 0x20 || b == 0x7f || b == b'"' as usize || b == b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
+/// Appends `bytes`, runs of ordinary bytes copied whole and those `table` marks written
+/// by `escape`.
+fn copy_escaping(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    table: &[bool; 256],
+    escape: fn(&mut Vec<u8>, u8),
+) {
     let mut start = 0;
     for (index, &byte) in bytes.iter().enumerate() {
-        if !NEEDS_ESCAPE[byte as usize] {
-            continue;
+        if table[byte as usize] {
+            out.extend_from_slice(&bytes[start..index]);
+            escape(out, byte);
+            start = index + 1;
         }
-        out.extend_from_slice(&bytes[start..index]);
-        match byte {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', byte]),
-            _ => out.extend_from_slice(&[b'\\', b'x', hex(byte >> 4), hex(byte & 15)]),
-        }
-        start = index + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends `bytes` with `"` and `\` backslashed and other unsafe bytes as `\xHH`.
+fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    copy_escaping(out, bytes, &NEEDS_ESCAPE, |out, byte| match byte {
+        b'"' | b'\\' => out.extend_from_slice(&[b'\\', byte]),
+        _ => out.extend_from_slice(&[b'\\', b'x', hex(byte >> 4), hex(byte & 15)]),
+    });
 }
 
 fn hex(nibble: u8) -> u8 {
@@ -291,7 +313,9 @@ fn json_field(out: &mut Vec<u8>, name: &str, value: Option<&[u8]>) {
     };
     out.push(b'"');
     match std::str::from_utf8(value) {
-        Ok(text) => text.chars().for_each(|c| json_char(out, c)),
+        Ok(_) => copy_escaping(out, value, &JSON_ESCAPE, |out, byte| {
+            json_char(out, char::from(byte))
+        }),
         Err(_) => value.iter().for_each(|&b| json_char(out, char::from(b))),
     }
     out.push(b'"');
@@ -406,7 +430,7 @@ mod tests {
 
     #[test]
     fn json_lines_are_valid_json() {
-        let head = head(b"GET /caf\xc3\xa9?\xff HTTP/1.1\r\nHost: x\r\nReferer: \"q\"\r\n\r\n");
+        let head = head(b"GET /caf\xc3\xa9?\xff HTTP/1.1\r\nHost: x\r\nReferer: \"q\"\r\nUser-Agent: caf\xc3\xa9 \\ \t.\r\n\r\n");
         let record = Access {
             head: Some(&head),
             peer: Some("[::1]:80".parse().unwrap()),
@@ -420,7 +444,7 @@ mod tests {
         assert_eq!(value["remote"], "::1");
         assert_eq!(value["target"], "/caf\u{c3}\u{a9}?\u{ff}");
         assert_eq!(value["referer"], "\"q\"");
-        assert_eq!(value["user_agent"], serde_json::Value::Null);
+        assert_eq!(value["user_agent"], "caf\u{e9} \\ \t.");
         assert_eq!(value["status"], 404);
         let mut out = Vec::new();
         error_line(
