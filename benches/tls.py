@@ -3,7 +3,11 @@
 full handshake for each request: wrk -c16 with Connection: close), for wsgihost with
 --certfile, Granian with its TLS, and nginx terminating TLS in front of a plain wsgihost.
 One ECDSA P-256 certificate for all; every server (nginx with its backend) on core 0, wrk
-on core 1, round-robin, medians. Run through `benches/run tls`; writes results/tls.md."""
+on core 1, round-robin, medians. Every server negotiates TLS 1.3 (nginx is told to: its
+default here is TLS 1.2 only, whose resumption skips the key exchange and so halves the
+client's work). A handshake costs the client as much as the server, so wrk's core can be
+the limit; the server core's busy time per request is reported beside the rate.
+Run through `benches/run tls`; writes results/tls.md."""
 import os
 import re
 import shutil
@@ -38,6 +42,7 @@ def nginx_tls_command(cert, key):
         "http { access_log off; keepalive_requests 100000;\n"
         f"  upstream backend {{ server unix:{BACKEND}; keepalive 64; }}\n"
         f"  server {{ listen 127.0.0.1:{PORT} ssl; ssl_certificate {cert}; ssl_certificate_key {key};\n"
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n"
         "    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } } }\n")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     backend = [str(WSGIHOST), "--bind", f"unix:{BACKEND}", "--access-log", "off", "--threads", "4",
@@ -66,13 +71,24 @@ SCENARIOS = {
 }
 
 
+def busy_seconds(core):
+    """CPU time one core has spent not idle since boot (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(t) for t in next(line for line in stat if line.startswith(f"cpu{core} ")).split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(connections, extra):
+    """Requests per second, the server core's busy microseconds per request, socket errors."""
     command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", *extra,
                f"https://127.0.0.1:{PORT}/"]
+    before = busy_seconds(0)
     output = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS + 30).stdout
+    busy = busy_seconds(0) - before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     errors = re.search(r"Socket errors: (.*)", output)
-    return rps, errors.group(1) if errors else ""
+    return rps, busy * 1e6 / requests, errors.group(1) if errors else ""
 
 
 def wait_https():
@@ -107,26 +123,33 @@ def main():
             try:
                 wait_https()
                 for scenario, (connections, extra) in SCENARIOS.items():
-                    rps, errors = wrk(connections, extra)
+                    rps, micros, errors = wrk(connections, extra)
                     samples.setdefault((name, scenario), []).append(rps)
-                    print(f"round {round_number + 1} {name:15} {scenario:15} {rps:>10.0f} req/s {errors}", flush=True)
+                    samples.setdefault((name, scenario + " µs"), []).append(micros)
+                    print(f"round {round_number + 1} {name:15} {scenario:15} {rps:>10.0f} req/s "
+                          f"{micros:6.1f} server µs/req {errors}", flush=True)
             finally:
                 stop(process)
                 if BACKEND.exists():
                     BACKEND.unlink()
     medians = {key: statistics.median(values) for key, values in samples.items()}
     lines = [f"HTTPS, medians of {ROUNDS} interleaved rounds, {SECONDS} s each; ECDSA P-256; "
-             "server (nginx with its wsgihost backend) on core 0, wrk -t1 on core 1.", "",
-             "| server | " + " | ".join(SCENARIOS) + " |", "|---|" + "---|" * len(SCENARIOS)]
+             "server (nginx with its wsgihost backend) on core 0, wrk -t1 on core 1; TLS 1.3 for all.",
+             "Rates in requests/s; \"server µs\": core 0's busy time per request (lower is better).", "",
+             "| server | " + " | ".join(f"{s} | {s} server µs" for s in SCENARIOS) + " |",
+             "|---|" + "---|---|" * len(SCENARIOS)]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(f"{medians.get((name, s), 0):,.0f}" for s in SCENARIOS) + " |")
+        cells = [f"{medians.get((name, s), 0):,.0f} | {medians.get((name, s + ' µs'), 0):.1f}" for s in SCENARIOS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Ratios of wsgihost:", ""]
     for scenario in SCENARIOS:
         ours = medians.get(("wsgihost", scenario))
         for peer in ("granian", "nginx+wsgihost"):
             theirs = medians.get((peer, scenario))
             if ours and theirs:
-                lines.append(f"- {scenario}: {ours / theirs:.2f}x {peer}")
+                cost = medians[(peer, scenario + " µs")] / medians[("wsgihost", scenario + " µs")]
+                lines.append(f"- {scenario}: {ours / theirs:.2f}x {peer}'s rate; {peer} spends "
+                             f"{cost:.2f}x wsgihost's server time per request")
     text = "\n".join(lines) + "\n"
     (RESULTS / "tls.md").write_text(text)
     print(text)
