@@ -1,20 +1,34 @@
 #!/usr/bin/env python3
 """Measures 1 GiB up- and downloads through a running wsgihost (started with
---scripts pytests/apps): throughput on loopback and the worker's RSS before/peak.
-Usage: benches/transfer.py [PORT]"""
+--scripts pytests/apps): throughput on loopback and the worker's RSS before/peak, and
+checks that every byte arrived. With --cafile PEM it speaks HTTPS, verifying the server's
+certificate against that file (e.g. one started with --certfile/--keyfile).
+Usage: benches/transfer.py [PORT] [--cafile PEM]"""
+import argparse
 import json
 import socket
-import sys
+import ssl
 import tempfile
 import time
 import urllib.request
 
-PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+options = argparse.ArgumentParser()
+options.add_argument("port", type=int, nargs="?", default=8000)
+options.add_argument("--cafile")
+options = options.parse_args()
+PORT = options.port
+TLS = ssl.create_default_context(cafile=options.cafile) if options.cafile else None
 GIB = 1 << 30
 
 
+def connect():
+    sock = socket.create_connection(("127.0.0.1", PORT))
+    return TLS.wrap_socket(sock, server_hostname="127.0.0.1") if TLS else sock
+
+
 def rss():
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/rss.py") as response:
+    scheme = "https" if TLS else "http"
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{PORT}/rss.py", context=TLS) as response:
         return json.load(response)
 
 
@@ -28,7 +42,7 @@ def read_head(sock):
 def upload(chunked):
     block = b"u" * (1 << 20)
     started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", PORT)) as sock:
+    with connect() as sock:
         if chunked:
             sock.sendall(b"POST /input_echo.py?mode=count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
             frame = b"%x\r\n" % len(block) + block + b"\r\n"
@@ -40,17 +54,24 @@ def upload(chunked):
             for _ in range(1024):
                 sock.sendall(block)
         head, _, body = read_head(sock)
+        while len(body) < len(str(GIB)):
+            body += sock.recv(100)
+    assert head.startswith(b"HTTP/1.1 200") and body == str(GIB).encode(), (head, body)
     return time.monotonic() - started
 
 
 def download(path):
     started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", PORT)) as sock:
+    with connect() as sock:
         sock.sendall(f"GET /file_wrap.py?{path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         head, _, first = read_head(sock)
         received = len(first)
+        assert not first.strip(b"\0"), "the download was not all zeros"
         while received < GIB:
-            received += len(sock.recv(1 << 20))
+            part = sock.recv(1 << 20)
+            assert part and not part.strip(b"\0"), "the download ended early or was not all zeros"
+            received += len(part)
+    assert received == GIB, received
     return time.monotonic() - started
 
 
@@ -67,4 +88,5 @@ report("upload 1 GiB chunked", upload(True), before)
 with tempfile.NamedTemporaryFile() as sparse:
     sparse.truncate(GIB)
     before = rss()
-    report("download 1 GiB file_wrapper/sendfile", download(sparse.name), before)
+    report("download 1 GiB file_wrapper" + (" (encrypted in pieces)" if TLS else "/sendfile"),
+           download(sparse.name), before)
