@@ -187,10 +187,8 @@ fn stream(
         send(bytes.as_bytes(), Some(bytes.as_bytes().len() as u64))?;
         return Ok(());
     }
-    // sendfile(2) needs the plain socket: over TLS the file is read and encrypted instead.
     if let Ok(wrapper) = result.cast::<FileWrapper>()
-        && !headers_sent(shared)
-        && !over_tls(shared)
+        && can_send_file(shared)
         && let Some(region) = wrapper.get().region(py)
     {
         return send_region(py, shared, region, timeout);
@@ -246,16 +244,14 @@ fn chunk_bytes<'py>(item: &Bound<'py, PyAny>, app_name: &str) -> PyResult<Bound<
     )))
 }
 
-fn over_tls(shared: &SharedExchange) -> bool {
+/// Whether a file_wrapper's file can go out with sendfile(2): the head is still to be sent
+/// (with it, in one segment), and the socket is plain (over TLS the file is read and
+/// encrypted like any iterable).
+fn can_send_file(shared: &SharedExchange) -> bool {
     let guard = shared.lock().unwrap_or_else(|p| p.into_inner());
     guard
         .as_ref()
-        .is_some_and(|exchange| exchange.conn.tls.is_some())
-}
-
-fn headers_sent(shared: &SharedExchange) -> bool {
-    let guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-    guard.as_ref().is_some_and(|exchange| exchange.headers_sent)
+        .is_none_or(|exchange| !exchange.headers_sent && exchange.conn.tls.is_none())
 }
 
 /// Sends a wrapped regular file with sendfile(2), GIL released, after the head.
