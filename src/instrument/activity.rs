@@ -42,9 +42,9 @@ pub struct Scoreboard {
 impl Scoreboard {
     /// Maps zeroed slots for `threads` threads (all-zero bytes are valid atomics).
     pub fn map(threads: usize) -> std::io::Result<Scoreboard> {
-        Ok(Scoreboard {
-            slots: super::shared_zeroed(threads)?,
-        })
+        // SAFETY: a Slot is atomics only, valid as all-zero bytes.
+        let slots = unsafe { super::shared_zeroed(threads)? };
+        Ok(Scoreboard { slots })
     }
 
     /// The requests in progress, as `"GET / HTTP/1.1" from 127.0.0.1:5000 (for 2.5 s)`.

@@ -89,7 +89,8 @@ static MINE: OnceLock<&'static WorkerStats> = OnceLock::new();
 /// Maps the shared region; call in the master before forking, only with --metrics. It is
 /// never unmapped: it lives as long as the process.
 pub fn create_region() -> std::io::Result<()> {
-    let slots = super::shared_zeroed(SLOTS)?;
+    // SAFETY: WorkerStats is AtomicU64s only, valid as all-zero bytes.
+    let slots = unsafe { super::shared_zeroed(SLOTS)? };
     let _ = REGION.set(Region { slots });
     Ok(())
 }

@@ -5,9 +5,12 @@ pub mod activity;
 pub mod metrics;
 
 /// `count` zero-filled values of `T` in anonymous memory shared with processes forked
-/// after this, so a worker and the master see the same bytes. `T` must be valid all-zero
-/// and need no more than page alignment (atomics and arrays of them).
-pub(crate) fn shared_zeroed<T>(count: usize) -> std::io::Result<&'static [T]> {
+/// after this, so a worker and the master see the same bytes.
+///
+/// # Safety
+/// All-zero bytes must be a valid `T`, and `T` must need no more than page alignment
+/// (atomics and arrays of them).
+pub(crate) unsafe fn shared_zeroed<T>(count: usize) -> std::io::Result<&'static [T]> {
     let count = count.max(1);
     let size = std::mem::size_of::<T>() * count;
     // SAFETY: a fresh anonymous shared mapping, zero-filled by the kernel; nothing else
