@@ -2,8 +2,6 @@
 //! command (src/pymodule.rs): parse the flags, prepare the process, run the server.
 use std::ffi::OsString;
 
-use pyo3::prelude::*;
-
 use crate::wsgi::interpreter;
 use crate::{config, logging, server};
 
@@ -17,41 +15,43 @@ pub fn run(args: Vec<OsString>) -> i32 {
         config::usage_error(&format!("--chdir {}: {err}", dir.display()));
     }
     set_environment(&config.env_vars);
-    if let Err(err) = logging::init(
-        config.log_level,
-        config.log_format,
-        &config.access_log,
-        &config.access_log_format,
-    ) {
+    let settings = logging::Settings {
+        level: config.log_level,
+        format: config.log_format,
+        access_log: &config.access_log,
+        access_format: &config.access_log_format,
+        error_log: &config.error_log,
+        capture_output: config.capture_output,
+    };
+    if let Err(err) = logging::init(&settings) {
         config::usage_error(&format!("{err:#}"));
+    }
+    for warning in &config.origin.warnings {
+        crate::log_warn!("{warning}");
+    }
+    if config.print_config {
+        print!("{}", config::sources::effective_toml(&config));
+    }
+    if config.check_config || config.print_config {
+        return server::check::run(&config);
     }
     match server::run(&config) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("wsgihost: {err:#}");
+            crate::log_error!("{err:#}");
+            if config.error_log != "-" {
+                eprintln!("wsgihost: {err:#}");
+            }
             1
         }
     }
 }
 
-/// --env: before the app is imported. A running host interpreter took its copy of the
-/// environment at start, so its os.environ is updated too (which sets the process's).
+/// --env: before the app is imported (a running interpreter's os.environ too).
 fn set_environment(vars: &[(String, String)]) {
-    if interpreter::host().is_none() {
-        for (key, value) in vars {
-            // SAFETY: still single-threaded; workers and Python inherit the variables.
-            unsafe { std::env::set_var(key, value) };
+    for (key, value) in vars {
+        if let Err(err) = interpreter::set_env(key, value) {
+            config::usage_error(&format!("--env {key}: {err}"));
         }
-        return;
-    }
-    let updated = Python::attach(|py| -> PyResult<()> {
-        let environ = py.import("os")?.getattr("environ")?;
-        for (key, value) in vars {
-            environ.set_item(key, value)?;
-        }
-        Ok(())
-    });
-    if let Err(err) = updated {
-        config::usage_error(&format!("--env: {err}"));
     }
 }

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use libfuzzer_sys::fuzz_target;
-use wsgihost::http::forwarded::{TrustedProxies, client_view};
+use wsgihost::http::forwarded::{Proxies, client_view};
 use wsgihost::http::request::{HeadLimits, parse_head};
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Some(head)) = parse_head(&mut request, HeadLimits::DEFAULT) else {
         return;
     };
-    let trusted: TrustedProxies = "127.0.0.1,::1".parse().expect("a valid list");
+    let trusted = Proxies {
+        trusted: "127.0.0.1,::1,10.0.0.0/8".parse().expect("a valid list"),
+        secure_headers: "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-SSL=on"
+            .parse()
+            .expect("valid headers"),
+    };
     let proxy: SocketAddr = "127.0.0.1:4000".parse().unwrap();
     let stranger: SocketAddr = "192.0.2.1:4000".parse().unwrap();
     assert_eq!(

@@ -1,33 +1,36 @@
-//! Command-line flags and their validation. Every flag states its default in `--help`.
-//! `file` adds the other sources: the TOML file and `WSGIHOST_*` variables.
-pub mod file;
+//! The configuration: wsgihost's options (the flags below, each stating its default in
+//! `--help`), where else they come from (`sources`: a gunicorn-style Python file or a TOML
+//! file, `WSGIHOST_*` variables and `GUNICORN_CMD_ARGS`) and what each gunicorn setting
+//! becomes (`gunicorn`).
+pub mod bind;
+pub mod gunicorn;
+pub mod parse;
+pub mod python_file;
+pub mod sources;
+pub mod toml_file;
+pub mod value;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::builder::TypedValueParser;
-use clap::parser::ValueSource;
-use clap::{FromArgMatches, Parser};
+use clap::Parser;
 
-use crate::http::forwarded::TrustedProxies;
+pub use bind::{BindAddr, Scheme};
+pub use parse::{StatsdAddr, WorkerClass};
+pub use sources::{Effective, Parsed, Source};
+
+use crate::http::forwarded::{SchemeHeaders, TrustedProxies};
 use crate::http::request::HeadLimits;
-use crate::server::listeners::BindAddr;
-
-/// What a command line asks for.
-pub enum Parsed {
-    Run(Box<Config>),
-    /// --help, --version, --check-config, --config-reference: print this, exit 0.
-    Print(String),
-}
 
 /// wsgihost: an HTTP/1.1 server that runs Python WSGI applications in an embedded CPython.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "wsgihost", version, about)]
 pub struct Config {
-    /// Address to listen on: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N (a listening
-    /// socket the parent process passed as descriptor N); repeat for several. Sockets
-    /// passed by systemd (LISTEN_FDS) are used instead when present.
+    /// Address to listen on: HOST:PORT (an IP address or a name such as localhost), HOST
+    /// (port 8000), [IPv6]:PORT, unix:PATH or fd://N (a listening socket the parent
+    /// process passed as descriptor N); repeat for several. Sockets passed by systemd
+    /// (LISTEN_FDS) are used instead when present.
     #[arg(
         short,
         long = "bind",
@@ -36,14 +39,30 @@ pub struct Config {
     )]
     pub bind: Vec<BindAddr>,
 
+    /// Connections each listener's kernel queue holds while the workers are busy.
+    #[arg(long, value_name = "N", default_value_t = 2048,
+          value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub backlog: u32,
+
+    /// Set SO_REUSEPORT on TCP listeners, so another server (a new release, say) can
+    /// listen on the same port beside this one.
+    #[arg(long)]
+    pub reuse_port: bool,
+
     /// Permissions of unix socket files, in octal.
-    #[arg(long, value_name = "MODE", default_value = "660", value_parser = parse_octal_mode)]
+    #[arg(long, value_name = "MODE", default_value = "660", value_parser = parse::octal_mode)]
     pub unix_mode: u32,
 
     /// Worker processes; each runs its own interpreter and --threads threads.
     #[arg(short, long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+
+    /// gunicorn's worker class: sync (one request at a time per worker, as --threads 1) or
+    /// gthread (--threads threads). Either way without --threads, gunicorn's default of 1
+    /// thread applies; without this option wsgihost's threads do (see --threads).
+    #[arg(short = 'k', long, value_name = "CLASS", value_parser = parse::worker_class)]
+    pub worker_class: Option<WorkerClass>,
 
     /// Directory served as static files at `/` (index.html for directories).
     #[arg(long, value_name = "DIR", default_value = "html")]
@@ -57,7 +76,7 @@ pub struct Config {
     /// calls). With N of 2 or more, one more thread serves quick requests while all N wait;
     /// with 1, the worker answers one request at a time (for apps that are not thread-safe;
     /// wsgi.multithread is then False). Idle threads sleep.
-    #[arg(short, long, value_name = "N", default_value_t = 8,
+    #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
 
@@ -66,40 +85,46 @@ pub struct Config {
     pub max_body: u64,
 
     /// Seconds a client may take to send a complete request head (slowloris guard).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_seconds, allow_negative_numbers = true)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse::seconds, allow_negative_numbers = true)]
     pub header_timeout: f64,
 
-    /// Seconds an idle keep-alive connection is kept open.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds, allow_negative_numbers = true)]
+    /// Seconds an idle keep-alive connection is kept open (0: every response closes its
+    /// connection).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse::seconds_or_zero, allow_negative_numbers = true)]
     pub keep_alive: f64,
 
     /// Seconds a blocked read or write of a request or response may wait for the client.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds, allow_negative_numbers = true)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse::seconds, allow_negative_numbers = true)]
     pub io_timeout: f64,
 
-    /// Longest request line (method, target, version) in bytes; longer gets 414.
-    #[arg(long, value_name = "BYTES", default_value_t = HeadLimits::DEFAULT.request_line)]
+    /// Longest request line (method, target, version) in bytes (0 = only the head's
+    /// limit); longer gets 414.
+    #[arg(long, value_name = "BYTES", default_value_t = HeadLimits::DEFAULT.request_line, value_parser = parse::limit)]
     pub limit_request_line: usize,
 
     /// Largest request head (all header lines) in bytes; larger gets 431.
     #[arg(long, value_name = "BYTES", default_value_t = HeadLimits::DEFAULT.header_block)]
     pub limit_request_headers: usize,
 
-    /// Longest header field (name and value) in bytes; longer gets 431 (as gunicorn's
-    /// --limit-request-field_size).
-    #[arg(long = "limit-request-field-size", value_name = "BYTES",
-          default_value_t = HeadLimits::DEFAULT.field_size,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    /// Longest header field (name and value) in bytes (0 = only the head's limit); longer
+    /// gets 431.
+    #[arg(long = "limit-request-field-size", visible_alias = "limit-request-field_size",
+          value_name = "BYTES", default_value_t = HeadLimits::DEFAULT.field_size,
+          value_parser = parse::limit)]
     pub limit_request_field_size: usize,
 
-    /// Most header fields in a request; more gets 431 (as gunicorn's
-    /// --limit-request-fields).
+    /// Most header fields in a request (0 = 32768); more gets 431.
     #[arg(long, value_name = "N", default_value_t = HeadLimits::DEFAULT.fields,
-          value_parser = clap::value_parser!(u16).range(1..=32768).map(|n| n as usize))]
+          value_parser = parse::field_count)]
     pub limit_request_fields: usize,
 
     /// Open connections per worker; accepting pauses at the limit.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(
+        long,
+        visible_alias = "worker-connections",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
     pub max_connections: usize,
 
     /// Replace a worker after about this many requests (0 = never), without failing any.
@@ -110,10 +135,11 @@ pub struct Config {
     #[arg(long, value_name = "J", default_value_t = 0)]
     pub max_requests_jitter: u64,
 
-    /// Replace a worker when an app call has not given control back (returned, yielded a
-    /// chunk, read or written) for this many seconds; that request's connection is closed
+    /// Replace a worker when an app call (or a hook) has not given control back (returned,
+    /// yielded a chunk, read or written) for this many seconds; the Python stack of every
+    /// request it is serving is logged first, and that request's connection is closed
     /// (0 = never).
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds_or_zero)]
+    #[arg(short = 't', long, value_name = "SECS", default_value_t = 30.0, value_parser = parse::seconds_or_zero)]
     pub timeout: f64,
 
     /// Replace a worker, after its current requests, once its RSS passes this many MiB
@@ -122,7 +148,7 @@ pub struct Config {
     pub max_rss: u64,
 
     /// Seconds requests in flight may take to finish on SIGTERM, SIGINT, SIGHUP or recycling.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse::seconds_or_zero)]
     pub graceful_timeout: f64,
 
     /// Import the app once in the master and fork workers from it: faster starts and
@@ -133,34 +159,93 @@ pub struct Config {
     pub preload: bool,
 
     /// Access log: a file path, - for stdout, or off.
-    #[arg(long, value_name = "FILE|-|off", default_value = "-")]
+    #[arg(
+        long,
+        visible_alias = "access-logfile",
+        value_name = "FILE|-|off",
+        default_value = "-"
+    )]
     pub access_log: String,
 
-    /// Access log line format (atoms in the README); the default is the Combined Log
-    /// Format plus the request time in microseconds.
-    #[arg(long, value_name = "FORMAT", default_value = crate::logging::DEFAULT_ACCESS_FORMAT)]
+    /// Access log line format: Apache-style atoms (%h %r %s ...) or gunicorn's (%(h)s
+    /// %(r)s %(s)s ...), listed in the README; the default is the Combined Log Format plus
+    /// the request time in microseconds.
+    #[arg(long, visible_alias = "access-logformat", value_name = "FORMAT",
+          default_value = crate::logging::DEFAULT_ACCESS_FORMAT)]
     pub access_log_format: String,
+
+    /// Error log (tracebacks, lifecycle messages): a file path, or - for stderr.
+    #[arg(long, visible_aliases = ["error-logfile", "log-file"], value_name = "FILE|-", default_value = "-")]
+    pub error_log: String,
+
+    /// Send the app's stdout and stderr (print, sys.stderr) to --error-log too, when that
+    /// is a file.
+    #[arg(long)]
+    pub capture_output: bool,
 
     /// Format of the error and access logs.
     #[arg(long, value_name = "FORMAT", value_enum, default_value = "text")]
     pub log_format: crate::logging::Format,
 
-    /// Least important error-log messages shown.
-    #[arg(long, value_name = "LEVEL", value_enum, default_value = "info")]
+    /// Least important error-log messages shown (any case).
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        value_enum,
+        ignore_case = true,
+        default_value = "info"
+    )]
     pub log_level: crate::logging::Level,
 
+    /// A logging.config.fileConfig file for the app's Python loggers, applied in the master
+    /// before the workers fork.
+    #[arg(long, value_name = "FILE")]
+    pub log_config: Option<PathBuf>,
+
+    /// A JSON logging.config.dictConfig file for the app's Python loggers, applied like
+    /// --log-config.
+    #[arg(long, value_name = "FILE")]
+    pub log_config_json: Option<PathBuf>,
+
+    /// Send gunicorn's statsd metrics (and wsgihost's saturation gauges) over UDP to
+    /// HOST:PORT (port 8125 when left out), or to unix:PATH.
+    #[arg(long, value_name = "ADDR", value_parser = parse::statsd_addr)]
+    pub statsd_host: Option<StatsdAddr>,
+
+    /// Prefix of every statsd metric name (a '.' is added).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub statsd_prefix: String,
+
+    /// Datadog tags appended to every statsd metric, e.g. env:prod,service:web.
+    #[arg(long, value_name = "TAGS", default_value = "")]
+    pub dogstatsd_tags: String,
+
+    /// Also send the listeners' accept-queue depth to statsd as gunicorn.backlog.
+    #[arg(long)]
+    pub enable_backlog_metric: bool,
+
     /// Peers whose X-Forwarded-For / X-Forwarded-Proto / Forwarded headers set REMOTE_ADDR
-    /// and wsgi.url_scheme: comma-separated IPs, or * for any (unix sockets: always).
+    /// and wsgi.url_scheme: comma-separated IP addresses or networks (10.0.0.0/8), or *
+    /// for any (unix sockets: always).
     #[arg(long, value_name = "IPS", default_value = "127.0.0.1,::1")]
     pub forwarded_allow_ips: TrustedProxies,
 
+    /// Headers (HEADER=VALUE, comma-separated) with which a trusted proxy says the client
+    /// used HTTPS, as gunicorn's secure_scheme_headers.
+    #[arg(
+        long,
+        value_name = "HEADERS",
+        default_value = "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on"
+    )]
+    pub secure_scheme_headers: SchemeHeaders,
+
     /// Certificate chain (PEM) for HTTPS: with --keyfile, TCP listeners speak TLS (except
     /// those given as http://HOST:PORT); SIGHUP re-reads both.
-    #[arg(long, value_name = "PEM", requires = "keyfile")]
+    #[arg(long, value_name = "PEM")]
     pub certfile: Option<PathBuf>,
 
     /// Private key (PEM: RSA, ECDSA or Ed25519) of --certfile.
-    #[arg(long, value_name = "PEM", requires = "certfile")]
+    #[arg(long, value_name = "PEM")]
     pub keyfile: Option<PathBuf>,
 
     /// CA certificates (PEM) that client certificates must chain to (see --cert-reqs).
@@ -168,7 +253,7 @@ pub struct Config {
     pub ca_certs: Option<PathBuf>,
 
     /// Client certificates: none (not asked for), optional (verified when given) or
-    /// required; the app sees SSL_CLIENT_S_DN and SSL_CLIENT_CERT.
+    /// required (or gunicorn's 0, 1, 2); the app sees SSL_CLIENT_S_DN and SSL_CLIENT_CERT.
     #[arg(long, value_name = "WHEN", value_enum, default_value = "none")]
     pub cert_reqs: crate::net::tls::ClientCerts,
 
@@ -181,25 +266,26 @@ pub struct Config {
     pub debug: bool,
 
     /// Mount a WSGI application at a URL prefix, URL=APP (e.g. /api=api.wsgi:app); repeatable.
-    #[arg(long = "mount", value_name = "URL=APP", value_parser = parse_mount)]
+    #[arg(long = "mount", value_name = "URL=APP", value_parser = parse::mount)]
     pub mounts: Vec<(String, String)>,
 
     /// Serve a folder of static files at a URL prefix, URL=DIR (e.g. /static=staticfiles);
     /// repeatable.
-    #[arg(long = "static", value_name = "URL=DIR", value_parser = parse_static)]
+    #[arg(long = "static", value_name = "URL=DIR", value_parser = parse::static_dir)]
     pub statics: Vec<(String, PathBuf)>,
 
     /// Change to this directory before loading anything (it is then first on sys.path).
     #[arg(long, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
 
-    /// Add a directory to sys.path (after the working directory); repeatable.
-    #[arg(long, value_name = "DIR")]
+    /// Add directories to sys.path (after the working directory): repeatable, or
+    /// comma-separated as gunicorn takes them.
+    #[arg(long, value_name = "DIR", value_delimiter = ',')]
     pub pythonpath: Vec<PathBuf>,
 
     /// Set an environment variable before the app is imported, KEY=VALUE; repeatable
     /// (e.g. DJANGO_SETTINGS_MODULE=mysite.settings).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse::env)]
     pub env_vars: Vec<(String, String)>,
 
     /// Virtualenv whose packages the app uses (its Python version must match the embedded
@@ -212,75 +298,107 @@ pub struct Config {
     #[arg(long)]
     pub reload: bool,
 
+    /// With --reload, also restart the workers when this file changes (templates,
+    /// settings); repeatable.
+    #[arg(long = "reload-extra-file", value_name = "FILE")]
+    pub reload_extra_files: Vec<PathBuf>,
+
+    /// The name in process titles (ps, top): `wsgihost: master [NAME]`, `wsgihost: worker
+    /// [NAME]`.
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Write the master's PID to this file (removed when it stops).
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Run the workers as this user (a name or a uid), after the master has bound the
+    /// listeners; the master keeps its own user (to re-read certificates on SIGHUP).
+    #[arg(short = 'u', long, value_name = "USER", value_parser = parse::user)]
+    pub user: Option<parse::Account>,
+
+    /// Run the workers with this group (a name or a gid); with --user alone, that user's
+    /// group.
+    #[arg(short = 'g', long, value_name = "GROUP", value_parser = parse::group)]
+    pub group: Option<u32>,
+
+    /// Also give the workers every group --user belongs to.
+    #[arg(long)]
+    pub initgroups: bool,
+
+    /// File mode creation mask of the server (its log, pid and socket files), as gunicorn
+    /// reads it: 022 is octal, 18 decimal.
+    #[arg(short = 'm', long, value_name = "MASK", value_parser = parse::umask)]
+    pub umask: Option<u32>,
+
     /// WSGI application mounted at `/`: `module:callable`, `module` (its `application`,
     /// else `app`) or a factory `module:create_app()` / `module:create_app('arg')`, imported
     /// from the working directory. Static files and scripts are then served only when
     /// --html or --scripts are given.
-    #[arg(value_name = "APP", value_parser = parse_app_spec)]
+    #[arg(value_name = "APP", value_parser = parse::app_spec)]
     pub app: Option<String>,
 
-    /// A TOML file with any of these options (keys are the long flag names); ./wsgihost.toml
-    /// is read when present. Command line > WSGIHOST_<OPTION> environment > file > defaults.
-    #[arg(long, value_name = "FILE")]
+    /// A configuration file: gunicorn's Python format (settings as module-level names,
+    /// server hooks as functions; gunicorn.conf.py) or TOML (keys are the long flag names;
+    /// wsgihost.toml). ./gunicorn.conf.py or ./wsgihost.toml is read when present.
+    /// Precedence: command line > environment (WSGIHOST_<OPTION>, GUNICORN_CMD_ARGS) > file
+    /// > defaults.
+    #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Validate the configuration, print the effective settings and exit.
+    /// Check the configuration: import the app in a child process, report what is wrong
+    /// (exit 1) or would have no effect, and exit.
     #[arg(long)]
     pub check_config: bool,
 
-    /// Print the configuration reference as Markdown (for the README) and exit.
+    /// Print the effective configuration as TOML (each value's source in a comment), then
+    /// check it as --check-config does.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Print the option reference as Markdown (for the README) and exit.
     #[arg(long, hide = true)]
     pub config_reference: bool,
 
-    /// Whether --html / --scripts were given on the command line (they then serve beside APP).
+    /// Print the table of gunicorn's settings as Markdown (for the README) and exit.
+    #[arg(long, hide = true)]
+    pub gunicorn_reference: bool,
+
+    /// Where the configuration came from: what was read and how each option was set.
     #[arg(skip)]
+    pub origin: Origin,
+}
+
+/// What reading the configuration found out besides the options' values.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The configuration file read, if any, and whether it was Python.
+    pub file: Option<PathBuf>,
+    pub python_file: bool,
+    /// Every option's value as text and where it came from.
+    pub effective: Vec<Effective>,
+    /// Warnings about settings that have no effect, to log at start.
+    pub warnings: Vec<String>,
+    /// Server hooks the Python file defines.
+    pub hooks: Vec<String>,
+    /// Whether --html / --scripts / --threads were given (not defaults).
     pub html_given: bool,
-    #[arg(skip)]
     pub scripts_given: bool,
     /// Whether --venv came from $VIRTUAL_ENV rather than a flag or the file.
-    #[arg(skip)]
     pub venv_from_environment: bool,
 }
 
-fn parse_seconds_or_zero(text: &str) -> Result<f64, String> {
-    if text.parse::<f64>() == Ok(0.0) {
-        return Ok(0.0);
-    }
-    parse_seconds(text)
-}
-
-fn parse_octal_mode(text: &str) -> Result<u32, String> {
-    u32::from_str_radix(text.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|mode| *mode <= 0o777)
-        .ok_or_else(|| format!("expected an octal mode such as 660, got '{text}'"))
-}
-
-fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs.is_finite() && secs < 1e7 => Ok(secs),
-        _ => Err(format!(
-            "expected a positive number of seconds, got '{text}'"
-        )),
-    }
-}
-
 impl Config {
-    /// Parses the process arguments; a bad flag prints one line and exits with code 2.
-    pub fn from_args() -> Config {
-        Self::parse_from_iter(std::env::args_os())
-    }
-
-    /// Parses arguments (the first is the program name). A bad flag prints one line and
-    /// exits with code 2; --help, --version, --check-config and --config-reference print
-    /// and exit with code 0.
+    /// Parses arguments (the first is the program name), reading configuration files from
+    /// disk. A bad flag prints one line and exits with code 2; --help, --version and the
+    /// references print and exit with code 0.
     pub fn parse_from_iter<I, T>(args: I) -> Config
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
         let args = args.into_iter().map(Into::into).collect();
-        match Config::try_parse(args, &|path| std::fs::read_to_string(path)) {
+        match sources::load(args, &python_file::Disk) {
             Ok(Parsed::Run(config)) => *config,
             Ok(Parsed::Print(text)) => {
                 print!("{text}");
@@ -290,68 +408,17 @@ impl Config {
         }
     }
 
-    /// Parses arguments, reading a configuration file with `read_file`. Err: the one line
-    /// that names what is wrong.
-    pub fn try_parse(
-        args: Vec<OsString>,
-        read_file: &dyn Fn(&Path) -> std::io::Result<String>,
-    ) -> Result<Parsed, String> {
-        let command = file::command();
-        let failed = |err: clap::Error| match err.use_stderr() {
-            true => Err(first_line(&err.to_string())),
-            false => Ok(Parsed::Print(err.to_string())),
-        };
-        let mut matches = match command.clone().try_get_matches_from(&args) {
-            Ok(matches) => matches,
-            Err(err) => return failed(err),
-        };
-        let file = matches.get_one::<PathBuf>("config").cloned().or_else(|| {
-            let default = PathBuf::from("wsgihost.toml");
-            default.is_file().then_some(default)
-        });
-        if let Some(file) = file {
-            let text =
-                read_file(&file).map_err(|err| format!("--config {}: {err}", file.display()))?;
-            let from_file = file::file_arguments(&file, &text, &matches, &command)?;
-            let merged = args
-                .iter()
-                .take(1)
-                .cloned()
-                .chain(from_file)
-                .chain(args.iter().skip(1).cloned());
-            matches = match command.clone().try_get_matches_from(merged) {
-                Ok(matches) => matches,
-                Err(err) => return failed(err),
-            };
-        }
-        let mut config = match Config::from_arg_matches(&matches) {
-            Ok(config) => config,
-            Err(err) => return failed(err),
-        };
-        let given = |id| {
-            !matches!(
-                matches.value_source(id),
-                Some(ValueSource::DefaultValue) | None
-            )
-        };
-        config.html_given = given("html");
-        config.scripts_given = given("scripts");
-        config.venv_from_environment =
-            matches.value_source("venv") == Some(ValueSource::EnvVariable);
-        if config.config_reference {
-            return Ok(Parsed::Print(file::reference(&command)));
-        }
-        let config = config.checked()?;
-        if config.check_config {
-            return Ok(Parsed::Print(file::effective(&matches, &command)));
-        }
-        Ok(Parsed::Run(Box::new(config)))
+    /// Parses arguments, reading configuration files through `files`. Err: the one line
+    /// that names what is wrong (for a Python file that raised, the traceback follows it).
+    pub fn try_parse(args: Vec<OsString>, files: &dyn sources::Files) -> Result<Parsed, String> {
+        sources::load(args, files)
     }
 
+    /// Checks what clap cannot: values that depend on each other and on the machine.
     fn checked(mut self) -> Result<Config, String> {
         if let Some(host) = crate::wsgi::interpreter::host() {
             self.venv = match self.venv.take() {
-                Some(venv) => host_venv(host, venv, self.venv_from_environment)?,
+                Some(venv) => host_venv(host, venv, self.origin.venv_from_environment)?,
                 None => None,
             };
         }
@@ -360,16 +427,17 @@ impl Config {
         {
             return Err(format!("--chdir {}: no such directory", dir.display()));
         }
-        let https = self.bind.iter().find(|addr| {
-            matches!(
-                addr,
-                BindAddr::Tcp(_, crate::server::listeners::Scheme::Https)
-            )
-        });
-        if let (Some(BindAddr::Tcp(addr, _)), None) = (https, &self.certfile) {
-            return Err(format!(
-                "--bind https://{addr} needs --certfile and --keyfile"
-            ));
+        match (&self.certfile, &self.keyfile) {
+            (Some(_), None) => return Err("--certfile needs --keyfile".into()),
+            (None, Some(_)) => return Err("--keyfile needs --certfile".into()),
+            _ => {}
+        }
+        let https = self
+            .bind
+            .iter()
+            .find(|addr| addr.scheme() == Some(Scheme::Https));
+        if let (Some(addr), None) = (https, &self.certfile) {
+            return Err(format!("--bind {addr} needs --certfile and --keyfile"));
         }
         if let Some(venv) = &self.venv
             && !venv.join("pyvenv.cfg").is_file()
@@ -379,7 +447,25 @@ impl Config {
                 venv.display()
             ));
         }
+        if self.worker_class.is_some() && !self.given("threads") {
+            // gunicorn's default: one thread per worker.
+            self.threads = 1;
+        }
+        if self.worker_class == Some(WorkerClass::Sync) && self.threads > 1 {
+            self.origin.warnings.push(format!(
+                "worker class sync with --threads {}: gunicorn then runs gthread, and so does wsgihost",
+                self.threads
+            ));
+        }
         Ok(self)
+    }
+
+    /// Whether the option with this long name was set (not its default).
+    pub fn given(&self, long: &str) -> bool {
+        self.origin
+            .effective
+            .iter()
+            .any(|e| e.key == long && e.source != Source::Default)
     }
 
     /// The TLS files, when --certfile and --keyfile are given.
@@ -396,7 +482,7 @@ impl Config {
     /// took it and --html was not given.
     pub fn static_rows(&self) -> Vec<(String, PathBuf)> {
         let mut rows = self.statics.clone();
-        if self.app.is_none() || self.html_given {
+        if self.app.is_none() || self.origin.html_given {
             rows.push((String::new(), self.html.clone()));
         }
         rows
@@ -404,7 +490,7 @@ impl Config {
 
     /// Whether `/NAME.py` runs drop-in scripts (by default, or when --scripts is given).
     pub fn serves_scripts(&self) -> bool {
-        self.app.is_none() || self.scripts_given
+        self.app.is_none() || self.origin.scripts_given
     }
 
     /// The mount table in words, for the start-up banner.
@@ -438,6 +524,16 @@ impl Config {
         root.chain(self.mounts.iter().cloned()).collect()
     }
 
+    /// Whether the master needs an interpreter of its own: to run a Python configuration
+    /// file's hooks, to preload the app, or to configure Python's logging for the workers
+    /// to inherit.
+    pub fn master_runs_python(&self) -> bool {
+        self.origin.python_file
+            || self.preload
+            || self.log_config.is_some()
+            || self.log_config_json.is_some()
+    }
+
     pub fn header_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.header_timeout)
     }
@@ -461,6 +557,14 @@ impl Config {
     /// None when --timeout is 0 (off).
     pub fn app_timeout(&self) -> Option<Duration> {
         (self.timeout > 0.0).then(|| Duration::from_secs_f64(self.timeout))
+    }
+    pub fn head_limits(&self) -> HeadLimits {
+        HeadLimits {
+            request_line: self.limit_request_line,
+            header_block: self.limit_request_headers,
+            field_size: self.limit_request_field_size,
+            fields: self.limit_request_fields,
+        }
     }
 }
 
@@ -496,78 +600,13 @@ fn host_venv(
     ))
 }
 
-fn is_dotted_name(text: &str) -> bool {
-    !text.is_empty()
-        && text.split('.').all(|part| {
-            part.chars()
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_')
-                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
-        })
-}
-
-/// `module`, `module:name` or `module:factory(args)`; the arguments are checked by Python.
-fn is_app_spec(spec: &str) -> bool {
-    let (module, target) = spec.split_once(':').unwrap_or((spec, "application"));
-    let name = match target.split_once('(') {
-        Some((name, args)) => args.ends_with(')').then_some(name),
-        None => Some(target),
-    };
-    is_dotted_name(module) && name.is_some_and(is_dotted_name)
-}
-
-fn parse_app_spec(text: &str) -> Result<String, String> {
-    if is_app_spec(text) {
-        Ok(text.to_string())
-    } else {
-        Err(format!(
-            "'{text}' is not an application: use module:callable, module or module:factory() (e.g. myapp:application)"
-        ))
-    }
-}
-
-/// A URL prefix: starts with '/', no trailing '/' (the root is "").
-fn url_prefix(text: &str) -> Result<String, String> {
-    if !text.starts_with('/') {
-        return Err(format!("URL prefix '{text}' must start with '/'"));
-    }
-    Ok(text.trim_end_matches('/').to_string())
-}
-
-fn parse_mount(text: &str) -> Result<(String, String), String> {
-    let (url, spec) = text
-        .split_once('=')
-        .ok_or(format!("'{text}' is not URL=APP (e.g. /api=api:app)"))?;
-    Ok((url_prefix(url)?, parse_app_spec(spec)?))
-}
-
-fn parse_static(text: &str) -> Result<(String, PathBuf), String> {
-    let (url, dir) = text.split_once('=').ok_or(format!(
-        "'{text}' is not URL=DIR (e.g. /static=staticfiles)"
-    ))?;
-    if dir.is_empty() {
-        return Err(format!("'{text}' names no directory"));
-    }
-    Ok((url_prefix(url)?, PathBuf::from(dir)))
-}
-
-fn parse_env(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() && !key.contains('\0') && !value.contains('\0') => {
-            Ok((key.to_string(), value.to_string()))
-        }
-        _ => Err(format!("'{text}' is not KEY=VALUE")),
-    }
-}
-
-fn first_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or("invalid arguments");
-    line.trim_start_matches("error: ").to_string()
-}
-
 /// One line naming the problem, then exit code 2 (the convention for usage errors).
 pub fn usage_error(message: &str) -> ! {
-    eprintln!("wsgihost: {message} (see wsgihost --help)");
+    match message.split_once('\n') {
+        // A Python configuration file that raised: its line, then the traceback.
+        Some((line, traceback)) => eprintln!("wsgihost: {line}\n{traceback}"),
+        None => eprintln!("wsgihost: {message} (see wsgihost --help)"),
+    }
     std::process::exit(2)
 }
 
@@ -576,33 +615,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn app_spec_shapes() {
-        assert!(is_app_spec("app:app"));
-        assert!(is_app_spec("mysite.wsgi:application"));
-        assert!(is_app_spec("app"));
-        assert!(is_app_spec("app:create_app()"));
-        assert!(is_app_spec("app:create_app('x', debug=True)"));
-        assert!(!is_app_spec("app:create_app("));
-        assert!(!is_app_spec("app:"));
-        assert_eq!(parse_mount("/api/=a:b"), Ok(("/api".into(), "a:b".into())));
-        assert!(parse_mount("api=a:b").is_err());
-        assert_eq!(
-            parse_static("/static=s"),
-            Ok(("/static".into(), PathBuf::from("s")))
-        );
-        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
-        assert!(!is_app_spec("1app:x"));
-        assert!(!is_app_spec("a/b:x"));
-    }
-
-    #[test]
     fn defaults() {
         let config = Config::parse_from_iter(["wsgihost"]);
         assert_eq!(
             config.bind,
             vec![BindAddr::Tcp(
                 "127.0.0.1:8000".parse().unwrap(),
-                crate::server::listeners::Scheme::Default
+                Scheme::Default
             )]
         );
         assert_eq!(config.workers, 1);

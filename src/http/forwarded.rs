@@ -3,14 +3,16 @@
 //! not trusted are ignored, so a client cannot fake its address.
 use std::net::{IpAddr, SocketAddr};
 
+use ipnet::IpNet;
+
 use super::request::Head;
 
-/// `--forwarded-allow-ips`: addresses whose forwarding headers are believed (`*`: all).
-/// Unix-socket peers are always trusted: only a local proxy can reach them.
+/// `--forwarded-allow-ips`: addresses or networks whose forwarding headers are believed
+/// (`*`: all). Unix-socket peers are always trusted: only a local proxy can reach them.
 #[derive(Debug, Clone)]
 pub struct TrustedProxies {
     any: bool,
-    addrs: Vec<IpAddr>,
+    networks: Vec<IpNet>,
 }
 
 impl std::str::FromStr for TrustedProxies {
@@ -18,16 +20,24 @@ impl std::str::FromStr for TrustedProxies {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut trusted = TrustedProxies {
             any: false,
-            addrs: Vec::new(),
+            networks: Vec::new(),
         };
         for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             if item == "*" {
                 trusted.any = true;
+            } else if let Ok(addr) = item.parse::<IpAddr>() {
+                trusted.networks.push(IpNet::from(addr));
             } else {
-                let addr = item
-                    .parse()
-                    .map_err(|_| format!("'{item}' is not an IP address or *"))?;
-                trusted.addrs.push(addr);
+                let network = item.parse::<IpNet>().map_err(|_| {
+                    format!("'{item}' is not an IP address, a network (10.0.0.0/8) or *")
+                })?;
+                if network.trunc() != network {
+                    return Err(format!(
+                        "'{item}' has host bits set: the network is {}",
+                        network.trunc()
+                    ));
+                }
+                trusted.networks.push(network);
             }
         }
         Ok(trusted)
@@ -36,12 +46,50 @@ impl std::str::FromStr for TrustedProxies {
 
 impl TrustedProxies {
     fn trusts_ip(&self, ip: IpAddr) -> bool {
-        self.any || self.addrs.contains(&ip) || self.addrs.contains(&ip.to_canonical())
+        self.any
+            || self
+                .networks
+                .iter()
+                .any(|net| net.contains(&ip) || net.contains(&ip.to_canonical()))
     }
 
     pub fn trusts(&self, peer: Option<SocketAddr>) -> bool {
         peer.is_none_or(|peer| self.trusts_ip(peer.ip()))
     }
+}
+
+/// `--secure-scheme-headers` (gunicorn's secure_scheme_headers): a trusted proxy sending
+/// one of these headers with its value says the client used HTTPS.
+#[derive(Debug, Clone, Default)]
+pub struct SchemeHeaders(Vec<(String, String)>);
+
+impl std::str::FromStr for SchemeHeaders {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.split(',')
+            .filter(|item| !item.trim().is_empty())
+            .map(crate::config::parse::scheme_header)
+            .collect::<Result<_, _>>()
+            .map(SchemeHeaders)
+    }
+}
+
+impl SchemeHeaders {
+    fn says_https(&self, head: &Head) -> bool {
+        !self.0.is_empty()
+            && head.headers().any(|(name, value)| {
+                self.0.iter().any(|(wanted, secure)| {
+                    name.eq_ignore_ascii_case(wanted.as_bytes()) && value == secure.as_bytes()
+                })
+            })
+    }
+}
+
+/// Whom to believe about a request's client, and how a proxy says it used HTTPS.
+#[derive(Debug, Clone)]
+pub struct Proxies {
+    pub trusted: TrustedProxies,
+    pub secure_headers: SchemeHeaders,
 }
 
 /// What a trusted proxy says about the client.
@@ -53,10 +101,21 @@ pub struct ClientView {
 
 /// The client's address and scheme from a trusted peer's headers (`Forwarded` wins).
 /// Of a chain of addresses, the right-most one not itself a trusted proxy is the client.
-pub fn client_view(head: &Head, peer: Option<SocketAddr>, trusted: &TrustedProxies) -> ClientView {
+/// A secure scheme header matching its value makes the scheme https when those headers
+/// name none.
+pub fn client_view(head: &Head, peer: Option<SocketAddr>, proxies: &Proxies) -> ClientView {
+    let trusted = &proxies.trusted;
     if !trusted.trusts(peer) {
         return ClientView::default();
     }
+    let mut view = named_client(head, trusted);
+    if view.scheme.is_none() && proxies.secure_headers.says_https(head) {
+        view.scheme = Some("https");
+    }
+    view
+}
+
+fn named_client(head: &Head, trusted: &TrustedProxies) -> ClientView {
     if let Some(forwarded) = head
         .header("forwarded")
         .and_then(|v| std::str::from_utf8(v).ok())
@@ -149,11 +208,11 @@ mod tests {
         let text = format!("GET / HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
         let limits = HeadLimits::DEFAULT;
         let head = parse_head(&mut text.into_bytes(), limits).unwrap().unwrap();
-        client_view(
-            &head,
-            Some(peer.parse().unwrap()),
-            &trusted.parse().unwrap(),
-        )
+        let proxies = Proxies {
+            trusted: trusted.parse().unwrap(),
+            secure_headers: "X-FORWARDED-SSL=on".parse().unwrap(),
+        };
+        client_view(&head, Some(peer.parse().unwrap()), &proxies)
     }
 
     #[test]
@@ -227,5 +286,17 @@ mod tests {
                 scheme: Some("http")
             }
         );
+    }
+
+    #[test]
+    fn networks_and_secure_scheme_headers() {
+        let seen = view("X-Forwarded-Ssl: on\r\n", "10.1.2.3:5", "10.0.0.0/8");
+        assert_eq!(seen.scheme, Some("https"));
+        let seen = view("X-Forwarded-Ssl: off\r\n", "10.1.2.3:5", "10.0.0.0/8");
+        assert_eq!(seen.scheme, None);
+        let seen = view("X-Forwarded-Ssl: on\r\n", "11.1.2.3:5", "10.0.0.0/8");
+        assert_eq!(seen.scheme, None);
+        assert!("10.0.0.1/8".parse::<TrustedProxies>().is_err());
+        assert!("fd00::/8, 127.0.0.1".parse::<TrustedProxies>().is_ok());
     }
 }

@@ -13,11 +13,18 @@ use crate::http::request::Head;
 pub enum Atom {
     Text(String),
     RemoteAddr,
+    /// The user of HTTP Basic authentication, `-` without.
+    User,
     Time,
     RequestLine,
     Method,
     Path,
-    Query,
+    /// The path percent-decoded (gunicorn's PATH_INFO).
+    DecodedPath,
+    /// With its `?` (Apache's %q) or without (gunicorn's q).
+    Query {
+        mark: bool,
+    },
     Protocol,
     Status,
     /// %b: bytes, "-" for none (Apache's convention); %B: always a number.
@@ -25,12 +32,19 @@ pub enum Atom {
         dash_for_zero: bool,
     },
     Micros,
+    Millis,
+    /// Seconds with six decimals.
     Seconds,
+    WholeSeconds,
     Pid,
     Header(String),
+    /// A header of the app's response (`-` for answers the server made itself).
+    ResponseHeader(String),
+    /// A WSGI environ variable of the request (`-` outside app requests).
+    Environ(String),
 }
 
-/// The format atoms, documented in the README.
+/// The format atoms, documented in the README: Apache-style, then gunicorn's.
 pub const ACCESS_FORMAT_ATOMS: &[(&str, &str)] = &[
     ("%h", "client address (- on unix sockets)"),
     ("%l", "always -"),
@@ -54,6 +68,92 @@ pub const ACCESS_FORMAT_ATOMS: &[(&str, &str)] = &[
 pub const DEFAULT_ACCESS_FORMAT: &str =
     "%h %l %u %t \"%r\" %s %b \"%{Referer}i\" \"%{User-Agent}i\" %D";
 
+/// An Apache-style atom: `%h`, `%{Name}i`.
+fn apache_atom(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> anyhow::Result<Atom> {
+    Ok(match chars.next() {
+        Some('h') => Atom::RemoteAddr,
+        Some('l') | Some('u') => Atom::Text("-".into()),
+        Some('t') => Atom::Time,
+        Some('r') => Atom::RequestLine,
+        Some('m') => Atom::Method,
+        Some('U') => Atom::Path,
+        Some('q') => Atom::Query { mark: true },
+        Some('H') => Atom::Protocol,
+        Some('s') => Atom::Status,
+        Some('b') => Atom::Bytes {
+            dash_for_zero: true,
+        },
+        Some('B') => Atom::Bytes {
+            dash_for_zero: false,
+        },
+        Some('D') => Atom::Micros,
+        Some('T') => Atom::Seconds,
+        Some('p') => Atom::Pid,
+        Some('{') => {
+            let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+            match chars.next() {
+                Some('i') if !name.is_empty() => Atom::Header(name),
+                _ => anyhow::bail!(
+                    "--access-log-format: %{{{name}}} must be followed by i (a request header)"
+                ),
+            }
+        }
+        other => anyhow::bail!(
+            "--access-log-format: unknown atom %{}; see the README for the list",
+            other.map(String::from).unwrap_or_default()
+        ),
+    })
+}
+
+/// A gunicorn atom, the name inside `%(...)s`: `h`, `{x-forwarded-for}i`.
+fn gunicorn_atom(name: &str) -> anyhow::Result<Vec<Atom>> {
+    let atom = match name {
+        "h" => Atom::RemoteAddr,
+        "l" => Atom::Text("-".into()),
+        "u" => Atom::User,
+        "t" => Atom::Time,
+        "r" => Atom::RequestLine,
+        "m" => Atom::Method,
+        "U" => Atom::DecodedPath,
+        "q" => Atom::Query { mark: false },
+        "H" => Atom::Protocol,
+        "s" => Atom::Status,
+        "B" | "b" => Atom::Bytes {
+            dash_for_zero: false,
+        },
+        "f" => Atom::Header("Referer".into()),
+        "a" => Atom::Header("User-Agent".into()),
+        "T" => Atom::WholeSeconds,
+        "M" => Atom::Millis,
+        "D" => Atom::Micros,
+        "L" => Atom::Seconds,
+        "p" => {
+            return Ok(vec![
+                Atom::Text("<".into()),
+                Atom::Pid,
+                Atom::Text(">".into()),
+            ]);
+        }
+        _ => {
+            let braced = name
+                .strip_prefix('{')
+                .and_then(|rest| rest.rsplit_once('}'))
+                .filter(|(inner, _)| !inner.is_empty());
+            match braced {
+                Some((inner, "i")) => Atom::Header(inner.into()),
+                Some((inner, "o")) => Atom::ResponseHeader(inner.into()),
+                Some((inner, "e")) => Atom::Environ(inner.into()),
+                _ => anyhow::bail!(
+                    "--access-log-format: unknown gunicorn atom %({name})s; see the README for the list"
+                ),
+            }
+        }
+    };
+    Ok(vec![atom])
+}
+
+/// Parses a format in either syntax: Apache's `%h %r` or gunicorn's `%(h)s %(r)s` (they may
+/// be mixed).
 pub fn parse_format(format: &str) -> anyhow::Result<Vec<Atom>> {
     let mut atoms = Vec::new();
     let mut text = String::new();
@@ -63,47 +163,29 @@ pub fn parse_format(format: &str) -> anyhow::Result<Vec<Atom>> {
             text.push(c);
             continue;
         }
-        let atom = match chars.next() {
+        let parsed = match chars.peek() {
             Some('%') => {
+                chars.next();
                 text.push('%');
                 continue;
             }
-            Some('h') => Atom::RemoteAddr,
-            Some('l') | Some('u') => Atom::Text("-".into()),
-            Some('t') => Atom::Time,
-            Some('r') => Atom::RequestLine,
-            Some('m') => Atom::Method,
-            Some('U') => Atom::Path,
-            Some('q') => Atom::Query,
-            Some('H') => Atom::Protocol,
-            Some('s') => Atom::Status,
-            Some('b') => Atom::Bytes {
-                dash_for_zero: true,
-            },
-            Some('B') => Atom::Bytes {
-                dash_for_zero: false,
-            },
-            Some('D') => Atom::Micros,
-            Some('T') => Atom::Seconds,
-            Some('p') => Atom::Pid,
-            Some('{') => {
-                let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+            Some('(') => {
+                chars.next();
+                let name: String = chars.by_ref().take_while(|&c| c != ')').collect();
                 match chars.next() {
-                    Some('i') if !name.is_empty() => Atom::Header(name),
-                    _ => anyhow::bail!(
-                        "--access-log-format: %{{{name}}} must be followed by i (a request header)"
+                    Some('s') => gunicorn_atom(&name)?,
+                    other => anyhow::bail!(
+                        "--access-log-format: %({name}){} is not supported: write %({name})s",
+                        other.map(String::from).unwrap_or_default()
                     ),
                 }
             }
-            other => anyhow::bail!(
-                "--access-log-format: unknown atom %{}; see the README for the list",
-                other.map(String::from).unwrap_or_default()
-            ),
+            _ => vec![apache_atom(&mut chars)?],
         };
         if !text.is_empty() {
             atoms.push(Atom::Text(std::mem::take(&mut text)));
         }
-        atoms.push(atom);
+        atoms.extend(parsed);
     }
     if !text.is_empty() {
         atoms.push(Atom::Text(text));
@@ -126,11 +208,17 @@ pub fn access_text(atoms: &[Atom], record: &Access, out: &mut Vec<u8>) {
                 Some(peer) => push_ip(out, peer),
                 None => out.push(b'-'),
             },
+            Atom::User => match head.and_then(basic_auth_user) {
+                Some(user) => escaped(out, &user),
+                None => out.push(b'-'),
+            },
             Atom::Time => with_times(|times| out.extend_from_slice(&times.clf)),
             Atom::RequestLine => escaped(out, head.map_or(b"-", Head::request_line_bytes)),
             Atom::Method => escaped(out, head.map_or(b"-", Head::method)),
             Atom::Path => escaped(out, &target[..split]),
-            Atom::Query => escaped(out, &target[split..]),
+            Atom::DecodedPath => escaped(out, &crate::route::decode_path(&target[..split])),
+            Atom::Query { mark: true } => escaped(out, &target[split..]),
+            Atom::Query { mark: false } => escaped(out, target.get(split + 1..).unwrap_or(b"")),
             Atom::Protocol => out.extend_from_slice(protocol(head).as_bytes()),
             Atom::Status => push_number(out, u64::from(record.status)),
             Atom::Bytes {
@@ -138,6 +226,8 @@ pub fn access_text(atoms: &[Atom], record: &Access, out: &mut Vec<u8>) {
             } if record.bytes == 0 => out.push(b'-'),
             Atom::Bytes { .. } => push_number(out, record.bytes),
             Atom::Micros => push_number(out, record.micros),
+            Atom::Millis => push_number(out, record.micros / 1000),
+            Atom::WholeSeconds => push_number(out, record.micros / 1_000_000),
             Atom::Seconds => {
                 push_number(out, record.micros / 1_000_000);
                 let fraction = record.micros % 1_000_000 + 1_000_000;
@@ -150,9 +240,55 @@ pub fn access_text(atoms: &[Atom], record: &Access, out: &mut Vec<u8>) {
                 Some(value) => escaped(out, value),
                 None => out.push(b'-'),
             },
+            Atom::ResponseHeader(name) => {
+                match record
+                    .response_headers
+                    .and_then(|h| response_header(h, name))
+                {
+                    Some(value) => escaped(out, value),
+                    None => out.push(b'-'),
+                }
+            }
+            Atom::Environ(name) => match record
+                .environ
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            {
+                Some((_, value)) => escaped(out, value),
+                None => out.push(b'-'),
+            },
         }
     }
     out.push(b'\n');
+}
+
+/// The user name of `Authorization: Basic ...`, as gunicorn's %(u)s shows it.
+fn basic_auth_user(head: &Head) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let value = head.header("authorization")?;
+    let (scheme, credentials) = value.split_at(value.iter().position(|&b| b == b' ')?);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim_ascii())
+        .ok()?;
+    let end = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .unwrap_or(decoded.len());
+    Some(decoded[..end].to_vec())
+}
+
+/// The value of header `name` in an encoded header block (`Name: value\r\n` lines).
+fn response_header<'a>(block: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    block.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        line[..colon]
+            .eq_ignore_ascii_case(name.as_bytes())
+            .then(|| line[colon + 1..].trim_ascii())
+    })
 }
 
 /// Appends one access-log line as a JSON object.
@@ -200,6 +336,7 @@ pub fn error_line(format: super::Format, level: super::Level, message: &str, out
         super::Format::Text => {
             out.extend_from_slice(match level {
                 super::Level::Warning => b"wsgihost: warning: ",
+                super::Level::Critical => b"wsgihost: critical: ",
                 super::Level::Debug => b"wsgihost: debug: ",
                 _ => b"wsgihost: ",
             });
@@ -399,6 +536,25 @@ mod tests {
             ]
         );
         assert!(parse_format("%z").is_err());
+        assert!(
+            parse_format("%(zz)s")
+                .unwrap_err()
+                .to_string()
+                .contains("%(zz)s")
+        );
+        assert!(parse_format("%(h)d").is_err());
+        assert_eq!(
+            parse_format("%(h)s %({X-Id}i)s %(p)s").unwrap(),
+            vec![
+                Atom::RemoteAddr,
+                Atom::Text(" ".into()),
+                Atom::Header("X-Id".into()),
+                Atom::Text(" ".into()),
+                Atom::Text("<".into()),
+                Atom::Pid,
+                Atom::Text(">".into()),
+            ]
+        );
         assert!(parse_format("%{X}o").is_err());
         assert!(parse_format(DEFAULT_ACCESS_FORMAT).is_ok());
     }
@@ -412,6 +568,8 @@ mod tests {
             status: 200,
             bytes: 0,
             micros: 1_234_567,
+            response_headers: Some(b"Content-Type: text/plain\r\nX-Cache:  hit \r\n"),
+            environ: &[("REMOTE_USER".into(), b"ann".to_vec())],
         };
         let atoms = parse_format("%h %r|%U|%q|%{User-Agent}i|%b|%B|%T|%D|%t").unwrap();
         let mut out = Vec::new();
@@ -429,6 +587,32 @@ mod tests {
     }
 
     #[test]
+    fn gunicorn_atoms() {
+        let head = head(
+            b"GET /a%20b?x=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YW5uOnNlY3JldA==\r\n\r\n",
+        );
+        let record = Access {
+            head: Some(&head),
+            peer: None,
+            status: 201,
+            bytes: 0,
+            micros: 2_345_678,
+            response_headers: Some(b"X-Cache: hit\r\n"),
+            environ: &[("wsgi.url_scheme".into(), b"https".to_vec())],
+        };
+        let atoms = parse_format(
+            "%(h)s|%(u)s|%(U)s|%(q)s|%(b)s|%(T)s|%(M)s|%(L)s|%(f)s|%({x-cache}o)s|%({WSGI.URL_SCHEME}e)s|%({nope}o)s",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        access_text(&atoms, &record, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-|ann|/a b|x=1|0|2|2345|2.345678|-|hit|https|-\n"
+        );
+    }
+
+    #[test]
     fn json_lines_are_valid_json() {
         let head = head(b"GET /caf\xc3\xa9?\xff HTTP/1.1\r\nHost: x\r\nReferer: \"q\"\r\nUser-Agent: caf\xc3\xa9 \\ \t.\r\n\r\n");
         let record = Access {
@@ -437,6 +621,8 @@ mod tests {
             status: 404,
             bytes: 9,
             micros: 10,
+            response_headers: None,
+            environ: &[],
         };
         let mut out = Vec::new();
         access_json(&record, &mut out);

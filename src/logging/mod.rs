@@ -20,6 +20,7 @@ pub enum Level {
     Info,
     Warning,
     Error,
+    Critical,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,41 +34,94 @@ struct Logger {
     format: Format,
     /// The access log's line format (text) and destination; None when off.
     access: Option<(Vec<format::Atom>, Arc<Sink>)>,
+    /// What app calls keep for the access format; None when it shows nothing of theirs.
+    answer_needs: Option<AnswerNeeds>,
     errors: Arc<Sink>,
+}
+
+/// Where the logs go and how they look (`--log-*`, `--access-log*`, `--error-log`).
+pub struct Settings<'a> {
+    pub level: Level,
+    pub format: Format,
+    pub access_log: &'a str,
+    pub access_format: &'a str,
+    pub error_log: &'a str,
+    /// --capture-output: stdout and stderr go to the error log file.
+    pub capture_output: bool,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// Sets up logging once, in the master, before any worker is forked.
-pub fn init(
-    level: Level,
-    format: Format,
-    access_log: &str,
-    access_format: &str,
-) -> anyhow::Result<()> {
-    let access = match access_log {
+pub fn init(settings: &Settings) -> anyhow::Result<()> {
+    let open = |path: &str, option: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|err| anyhow::anyhow!("{option} {path}: {err}"))
+    };
+    let access = match settings.access_log {
         "off" => None,
         "-" => Some(Sink::stdout()),
+        path => Some(Sink::file(open(path, "--access-log")?)),
+    };
+    let (access, answer_needs) = match access {
+        Some(sink) => {
+            let atoms = format::parse_format(settings.access_format)?;
+            let needs = AnswerNeeds {
+                response_headers: atoms
+                    .iter()
+                    .any(|a| matches!(a, format::Atom::ResponseHeader(_))),
+                environ: atoms
+                    .iter()
+                    .filter_map(|a| match a {
+                        format::Atom::Environ(name) => Some(name.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            };
+            let shows_answer = needs.response_headers || !needs.environ.is_empty();
+            (Some((atoms, Arc::new(sink))), shows_answer.then_some(needs))
+        }
+        None => (None, None),
+    };
+    let errors = match settings.error_log {
+        "-" => Sink::stderr(),
         path => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|err| anyhow::anyhow!("--access-log {path}: {err}"))?;
-            Some(Sink::file(file))
+            let file = open(path, "--error-log")?;
+            if settings.capture_output {
+                capture_output(&file)?;
+            }
+            Sink::file(file)
         }
     };
-    let access = match access {
-        Some(sink) => Some((format::parse_format(access_format)?, Arc::new(sink))),
-        None => None,
-    };
     let _ = LOGGER.set(Logger {
-        level,
-        format,
+        level: settings.level,
+        format: settings.format,
         access,
-        errors: Arc::new(Sink::stderr()),
+        answer_needs,
+        errors: Arc::new(errors),
     });
     Ok(())
+}
+
+/// Points stdout and stderr at the error log file: what the app prints lands there.
+fn capture_output(file: &std::fs::File) -> anyhow::Result<()> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    nix::unistd::dup2_stdout(file)
+        .and_then(|_| nix::unistd::dup2_stderr(file))
+        .map_err(|err| anyhow::anyhow!("--capture-output: {err}"))
+}
+
+/// The error log's descriptor (stderr's until `init`), for Python's faulthandler, which
+/// writes its stack dumps straight to a descriptor.
+pub fn error_fd() -> Option<std::os::fd::RawFd> {
+    match LOGGER.get() {
+        Some(logger) => logger.errors.raw_fd(),
+        None => Some(2),
+    }
 }
 
 /// In a worker: from now on lines are written by a background thread.
@@ -118,26 +172,80 @@ pub struct Access<'a> {
     pub status: u16,
     pub bytes: u64,
     pub micros: u64,
+    /// The app's response header lines, when the format shows one (`%({Name}o)s`).
+    pub response_headers: Option<&'a [u8]>,
+    /// The environ variables the format shows (`%({NAME}e)s`).
+    pub environ: &'a [(String, Vec<u8>)],
+}
+
+/// What an app's answer must keep for the access-log line: only what the format shows.
+#[derive(Debug, Default)]
+pub struct AnswerNeeds {
+    pub response_headers: bool,
+    pub environ: Vec<String>,
+}
+
+/// What the app answered on this thread, for the line of the same request.
+#[derive(Default)]
+struct AppAnswer {
+    response_headers: Vec<u8>,
+    environ: Vec<(String, Vec<u8>)>,
+    noted: bool,
+}
+
+thread_local! {
+    static APP_ANSWER: std::cell::RefCell<AppAnswer> = std::cell::RefCell::default();
+}
+
+/// What an app call should note for its access-log line (None: nothing, the usual case).
+pub fn answer_needs() -> Option<&'static AnswerNeeds> {
+    LOGGER.get().and_then(|l| l.answer_needs.as_ref())
+}
+
+/// Keeps an app's response headers and environ variables for this request's line.
+pub fn note_answer(response_headers: &[u8], environ: Vec<(String, Vec<u8>)>) {
+    APP_ANSWER.with(|answer| {
+        let mut answer = answer.borrow_mut();
+        answer.response_headers.clear();
+        answer.response_headers.extend_from_slice(response_headers);
+        answer.environ = environ;
+        answer.noted = true;
+    });
 }
 
 pub fn access_enabled() -> bool {
     LOGGER.get().is_some_and(|l| l.access.is_some())
 }
 
-pub fn access(record: &Access) {
+pub fn access(record: Access) {
     let Some(logger) = LOGGER.get() else { return };
     let Some((atoms, sink)) = &logger.access else {
         return;
     };
-    let line = |out: &mut Vec<u8>| match logger.format {
-        Format::Text => format::access_text(atoms, record, out),
-        Format::Json => format::access_json(record, out),
+    let write = |record: &Access| {
+        let line = |out: &mut Vec<u8>| match logger.format {
+            Format::Text => format::access_text(atoms, record, out),
+            Format::Json => format::access_json(record, out),
+        };
+        if !writer::append_access(line) {
+            let mut out = Vec::with_capacity(200);
+            line(&mut out);
+            writer::write_counted(sink, &out);
+        }
     };
-    if !writer::append_access(line) {
-        let mut out = Vec::with_capacity(200);
-        line(&mut out);
-        writer::write_counted(sink, &out);
+    if logger.answer_needs.is_none() {
+        return write(&record);
     }
+    APP_ANSWER.with(|answer| {
+        let mut answer = answer.borrow_mut();
+        let noted = std::mem::take(&mut answer.noted);
+        let record = Access {
+            response_headers: noted.then_some(answer.response_headers.as_slice()),
+            environ: if noted { &answer.environ } else { &[] },
+            ..record
+        };
+        write(&record);
+    });
 }
 
 /// `log_error!("...", args)`: formats and logs at error level.

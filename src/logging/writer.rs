@@ -59,6 +59,11 @@ impl Sink {
         }
     }
 
+    /// Its descriptor, for writers that cannot go through it (faulthandler's dumps).
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.file.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
     pub fn file(file: File) -> Sink {
         let regular = file.metadata().is_ok_and(|meta| meta.is_file());
         Sink {

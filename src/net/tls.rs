@@ -17,12 +17,16 @@ use super::io::{Readiness, Wait};
 use super::stream::Stream;
 use crate::instrument::metrics;
 
-/// Whether clients must present a certificate (`--cert-reqs`, gunicorn's name).
+/// Whether clients must present a certificate (`--cert-reqs`, gunicorn's name; its values
+/// 0, 1 and 2, Python's ssl.CERT_NONE, CERT_OPTIONAL and CERT_REQUIRED, too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ClientCerts {
-    None,
-    Optional,
-    Required,
+    #[value(alias = "0")]
+    None = 0,
+    #[value(alias = "1")]
+    Optional = 1,
+    #[value(alias = "2")]
+    Required = 2,
 }
 
 /// What `--certfile`, `--keyfile`, `--ca-certs` and `--cert-reqs` name.

@@ -27,6 +27,8 @@ pub struct Context {
     pub limits: HeadLimits,
     pub call: CallSettings,
     pub header_timeout: Duration,
+    /// False with --keep-alive 0: every response closes its connection.
+    pub keep_alive: bool,
     pub slow_routes: SlowRoutes,
     /// Requests answered by this worker (for --max-requests).
     pub requests: AtomicU64,

@@ -10,26 +10,7 @@ use socket2::{Domain, Protocol, SockFilter, SockRef, Socket, Type};
 
 use crate::net::stream::Listener;
 
-/// Pending connections the kernel may queue per listener.
-const BACKLOG: i32 = 1024;
-
-/// A `--bind` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BindAddr {
-    Tcp(SocketAddr, Scheme),
-    Unix(PathBuf),
-    /// `fd://N`: a listening socket the parent process opened and passed down.
-    Fd(RawFd),
-}
-
-/// What a TCP listener speaks: `https://HOST:PORT` or `http://HOST:PORT`, or, given as
-/// plain `HOST:PORT`, HTTPS exactly when --certfile is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Default,
-    Http,
-    Https,
-}
+pub use crate::config::bind::{BindAddr, Scheme};
 
 /// The listeners, which of them this process bound itself (the others came from systemd
 /// or `fd://`: whoever passed them keeps them open across our restarts, so stopping must
@@ -38,38 +19,6 @@ pub struct Bound {
     pub listeners: Vec<Listener>,
     owned: Vec<bool>,
     socket_files: Vec<PathBuf>,
-}
-
-impl std::str::FromStr for BindAddr {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if let Some(fd) = text.strip_prefix("fd://") {
-            return match fd.parse::<RawFd>() {
-                Ok(fd) if fd >= 0 => Ok(BindAddr::Fd(fd)),
-                _ => Err(format!(
-                    "'{text}' is not fd://N with N a file descriptor number"
-                )),
-            };
-        }
-        if let Some(path) = text.strip_prefix("unix:") {
-            return if path.is_empty() {
-                Err("unix: needs a socket path, e.g. unix:/run/app.sock".into())
-            } else {
-                Ok(BindAddr::Unix(PathBuf::from(path)))
-            };
-        }
-        let (scheme, address) = match (text.strip_prefix("https://"), text.strip_prefix("http://"))
-        {
-            (Some(address), _) => (Scheme::Https, address),
-            (_, Some(address)) => (Scheme::Http, address),
-            _ => (Scheme::Default, text),
-        };
-        address.parse::<SocketAddr>().map(|addr| BindAddr::Tcp(addr, scheme)).map_err(|_| {
-            format!(
-                "'{text}' is not [http(s)://]HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N (e.g. 127.0.0.1:8000)"
-            )
-        })
-    }
 }
 
 /// Listeners passed by systemd socket activation, when this process is their target.
@@ -128,11 +77,26 @@ fn adopt(fd: RawFd, tls: bool) -> Result<Listener> {
     })
 }
 
+/// How TCP listeners are made: `backlog` (--backlog), SO_REUSEPORT (--reuse-port), and
+/// whether a listener not marked http:// or https:// speaks TLS (--certfile was given).
+#[derive(Debug, Clone, Copy)]
+pub struct TcpOptions {
+    pub backlog: i32,
+    pub reuse_port: bool,
+    pub tls: bool,
+}
+
+impl Bound {
+    /// The unix socket files this process created.
+    pub fn socket_files(&self) -> &[PathBuf] {
+        &self.socket_files
+    }
+}
+
 /// Binds every address in order (or takes systemd's sockets); the first failure names its
-/// address. `unix_mode` is applied to socket files; `tls`: TCP listeners not marked
-/// http:// or https:// speak TLS (--certfile was given).
-pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tls: bool) -> Result<Bound> {
-    if let Some(listeners) = inherited_from_systemd(tls)? {
+/// address. `unix_mode` is applied to socket files.
+pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tcp: TcpOptions) -> Result<Bound> {
+    if let Some(listeners) = inherited_from_systemd(tcp.tls)? {
         return Ok(Bound {
             owned: vec![false; listeners.len()],
             listeners,
@@ -142,12 +106,20 @@ pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tls: bool) -> Result<Bound> 
     let listeners = addrs
         .iter()
         .map(|addr| match addr {
-            BindAddr::Tcp(addr, scheme) => bind_tcp(
-                *addr,
-                *scheme == Scheme::Https || (*scheme == Scheme::Default && tls),
-            ),
-            BindAddr::Unix(path) => bind_unix(path, unix_mode),
-            BindAddr::Fd(fd) => adopt(*fd, tls).with_context(|| format!("--bind fd://{fd}")),
+            BindAddr::Tcp(..) | BindAddr::Named(..) => {
+                let tls = match addr.scheme() {
+                    Some(Scheme::Https) => true,
+                    Some(Scheme::Default) => tcp.tls,
+                    _ => false,
+                };
+                let socket_addr = addr
+                    .socket_addr()
+                    .map_err(|err| anyhow!("cannot listen on {addr}: {err}"))?
+                    .expect("a TCP address");
+                bind_tcp(socket_addr, TcpOptions { tls, ..tcp })
+            }
+            BindAddr::Unix(path) => bind_unix(path, unix_mode, tcp.backlog),
+            BindAddr::Fd(fd) => adopt(*fd, tcp.tls).with_context(|| format!("--bind fd://{fd}")),
         })
         .collect::<Result<Vec<_>>>()?;
     let owned = addrs
@@ -168,7 +140,7 @@ pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tls: bool) -> Result<Bound> 
     })
 }
 
-fn bind_tcp(addr: SocketAddr, tls: bool) -> Result<Listener> {
+fn bind_tcp(addr: SocketAddr, options: TcpOptions) -> Result<Listener> {
     let describe = |err: std::io::Error| match err.kind() {
         std::io::ErrorKind::AddrInUse => anyhow!("cannot listen on {addr}: address already in use"),
         std::io::ErrorKind::AddrNotAvailable => {
@@ -182,21 +154,24 @@ fn bind_tcp(addr: SocketAddr, tls: bool) -> Result<Listener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .map_err(describe)?;
     socket.set_reuse_address(true).map_err(describe)?;
+    if options.reuse_port {
+        socket.set_reuse_port(true).map_err(describe)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(describe)?;
     }
     socket.bind(&addr.into()).map_err(describe)?;
-    socket.listen(BACKLOG).map_err(describe)?;
+    socket.listen(options.backlog).map_err(describe)?;
     socket.set_nonblocking(true).map_err(describe)?;
     Ok(Listener::Tcp(
         mio::net::TcpListener::from_std(socket.into()),
-        tls,
+        options.tls,
     ))
 }
 
 /// Binds a unix socket, replacing a stale socket file left by a crashed server (but never a
 /// live one, nor a file that is not a socket).
-fn bind_unix(path: &Path, mode: u32) -> Result<Listener> {
+fn bind_unix(path: &Path, mode: u32, backlog: i32) -> Result<Listener> {
     let shown = path.display();
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -208,13 +183,17 @@ fn bind_unix(path: &Path, mode: u32) -> Result<Listener> {
         std::fs::remove_file(path)
             .with_context(|| format!("removing stale socket unix:{shown}"))?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .map_err(|err| anyhow!("cannot listen on unix:{shown}: {err}"))?;
+    let failed = |err: std::io::Error| anyhow!("cannot listen on unix:{shown}: {err}");
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(failed)?;
+    let address = socket2::SockAddr::unix(path).map_err(failed)?;
+    socket.bind(&address).map_err(failed)?;
+    socket.listen(backlog).map_err(failed)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting mode {mode:o} on unix:{shown}"))?;
-    listener.set_nonblocking(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
     Ok(Listener::Unix(
-        mio::net::UnixListener::from_std(listener),
+        mio::net::UnixListener::from_std(socket.into()),
         path.to_path_buf(),
     ))
 }
@@ -245,37 +224,5 @@ pub fn refuse_new_connections(bound: &Bound) {
 pub fn remove_socket_files(bound: &Bound) {
     for path in &bound.socket_files {
         let _ = std::fs::remove_file(path);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bind_addresses_parse() {
-        assert_eq!(
-            "127.0.0.1:80".parse::<BindAddr>(),
-            Ok(BindAddr::Tcp(
-                "127.0.0.1:80".parse().unwrap(),
-                Scheme::Default
-            ))
-        );
-        assert_eq!(
-            "[::1]:80".parse::<BindAddr>(),
-            Ok(BindAddr::Tcp("[::1]:80".parse().unwrap(), Scheme::Default))
-        );
-        assert_eq!(
-            "https://[::1]:443".parse::<BindAddr>(),
-            Ok(BindAddr::Tcp("[::1]:443".parse().unwrap(), Scheme::Https))
-        );
-        assert_eq!(
-            "unix:/tmp/a.sock".parse::<BindAddr>(),
-            Ok(BindAddr::Unix("/tmp/a.sock".into()))
-        );
-        assert!("unix:".parse::<BindAddr>().is_err());
-        assert_eq!("fd://3".parse::<BindAddr>(), Ok(BindAddr::Fd(3)));
-        assert!("fd://x".parse::<BindAddr>().is_err());
-        assert!("localhost".parse::<BindAddr>().is_err());
     }
 }

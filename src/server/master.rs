@@ -13,8 +13,10 @@ use pyo3::prelude::*;
 
 use super::control::{self, Message, Reporter};
 use super::exporter::Exporter;
-use super::listeners::{Bound, bind_all, refuse_new_connections, remove_socket_files};
+use super::hooks;
+use super::listeners::{Bound, TcpOptions, bind_all, refuse_new_connections, remove_socket_files};
 use super::notify::Notifier;
+use super::pidfile::PidFile;
 use super::reload::SourceWatcher;
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
@@ -40,6 +42,10 @@ struct WorkerProcess {
     pid: i32,
     pipe: File,
     generation: u64,
+    /// Its place among the workers, 0..workers-1: a replacement takes the one it replaces.
+    slot: usize,
+    /// The object server hooks know it by (with a Python configuration file).
+    hook: Option<Py<PyAny>>,
     /// Its slot in the shared metrics region (with --metrics).
     metrics_slot: Option<usize>,
     ready: bool,
@@ -77,6 +83,8 @@ struct Master<'c> {
     announced_ready: bool,
     /// With --certfile: the certificate and key new workers serve (re-read on SIGHUP).
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// 1 once a master-side hook raised (the server then stops).
+    exit_code: i32,
 }
 
 /// What supervising ends as: the master done, or, in a process just forked, a worker.
@@ -100,24 +108,49 @@ pub fn run(config: &Config) -> Result<i32> {
         },
         None => None,
     };
-    let bound = bind_all(&config.bind, config.unix_mode, tls.is_some())?;
+    let tcp = TcpOptions {
+        backlog: config.backlog as i32,
+        reuse_port: config.reuse_port,
+        tls: tls.is_some(),
+    };
+    if let Some(mask) = config.umask {
+        // SAFETY: umask only swaps the process's file mode creation mask.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    let pidfile = config.pidfile.as_deref().map(PidFile::create).transpose()?;
+    hooks::install(config)?;
+    super::python_logging::apply(config)?;
+    gunicorn_hook(
+        hooks::workers_changed(config.workers as usize, None),
+        "nworkers_changed",
+    )?;
+    let preloaded = match config.preload {
+        true => Some(Preloaded::start(config)?),
+        false => None,
+    };
+    gunicorn_hook(hooks::server_hook("on_starting"), "on_starting")?;
+    let bound = bind_all(&config.bind, config.unix_mode, tcp)?;
+    super::privileges::hand_over(bound.socket_files(), config)?;
+    if let Some(name) = &config.name {
+        super::proctitle::set(&format!("wsgihost: master [{name}]"));
+    }
     let shown: Vec<String> = bound.listeners.iter().map(Listener::describe).collect();
     let workers = match config.workers {
         1 => "1 worker".to_string(),
         n => format!("{n} workers"),
     };
+    let read = config.origin.file.as_ref().map_or(String::new(), |file| {
+        format!("; configuration {}", file.display())
+    });
     crate::log_info!(
-        "master {} listening on {} ({workers} x {} threads, {}); mounts: {}",
+        "master {} listening on {} ({workers} x {} threads, {}); mounts: {}{read}",
         std::process::id(),
         shown.join(", "),
         config.threads,
         interpreter::describe(config.venv.as_deref()),
         config.describe_mounts(),
     );
-    let preloaded = match config.preload {
-        true => Some(Preloaded::start(config)?),
-        false => None,
-    };
+    gunicorn_hook(hooks::server_hook("when_ready"), "when_ready")?;
     let mut master = Master {
         config,
         preloaded,
@@ -137,20 +170,37 @@ pub fn run(config: &Config) -> Result<i32> {
         notifier: Notifier::from_environment(),
         announced_ready: false,
         tls,
+        exit_code: 0,
     };
     let result = master.supervise();
     if let Ok(Role::Worker(setup)) = result {
         // A worker just forked: what the master held is not its own (dropping it closes
         // the other workers' pipes and the metrics listener in this process).
+        std::mem::forget(pidfile);
         drop(master);
         return Ok(worker::run(config, setup));
     }
     remove_socket_files(&master.bound);
     if let Some(preloaded) = master.preloaded.take() {
         Python::attach(|_| drop(preloaded.apps));
-        preloaded.interpreter.finalize();
     }
-    result.map(|_| 0)
+    let exited = hooks::server_hook("on_exit");
+    let code = master.exit_code;
+    drop(master);
+    drop(pidfile);
+    interpreter::finalize();
+    match (result, exited) {
+        (Ok(_), Ok(())) => Ok(code),
+        (Ok(_), Err(_)) => Ok(1),
+        (Err(err), _) => Err(err),
+    }
+}
+
+/// A master-side hook that raised stops the server, as gunicorn stops.
+fn gunicorn_hook(result: hooks::HookResult, name: &str) -> Result<()> {
+    result.map_err(|_| {
+        anyhow::anyhow!("the {name} hook raised (see above); stopping, as gunicorn does")
+    })
 }
 
 impl Master<'_> {
@@ -192,15 +242,7 @@ impl Master<'_> {
         match signal {
             SIGINT | SIGTERM if self.stopping.is_none() => {
                 crate::log_info!("{} received, stopping gracefully", signals::name(signal));
-                self.stopping =
-                    Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
-                refuse_new_connections(&self.bound);
-                if let Some(notifier) = &self.notifier {
-                    notifier.stopping();
-                }
-                self.signal_all(SIGTERM);
-                // The workers take what is queued, then close their copies: the sockets close.
-                self.bound.listeners.clear();
+                self.stop_gracefully();
             }
             SIGINT | SIGQUIT => {
                 crate::log_info!("{} received, stopping now", signals::name(signal));
@@ -220,25 +262,60 @@ impl Master<'_> {
                         }
                     }
                 }
+                if self.hook_failed(hooks::server_hook("on_reload"), "on_reload") {
+                    return;
+                }
                 self.new_generation();
                 crate::log_info!(
                     "SIGHUP received, starting {} new workers before stopping the old ones",
                     self.target
                 );
             }
-            SIGTTIN => {
+            SIGTTIN if self.stopping.is_none() => {
                 self.target += 1;
                 crate::log_info!("SIGTTIN: {} workers", self.target);
+                let changed = hooks::workers_changed(self.target, Some(self.target - 1));
+                self.hook_failed(changed, "nworkers_changed");
             }
-            SIGTTOU if self.target > 1 => {
+            SIGTTOU if self.target > 1 && self.stopping.is_none() => {
                 self.target -= 1;
                 crate::log_info!("SIGTTOU: {} workers", self.target);
                 if let Some(worker) = self.workers.iter_mut().rev().find(|w| !w.leaving) {
                     stop_worker(worker);
                 }
+                let changed = hooks::workers_changed(self.target, Some(self.target + 1));
+                self.hook_failed(changed, "nworkers_changed");
             }
             _ => {}
         }
+    }
+
+    /// The graceful stop of SIGTERM: new connections refused, workers finish what they
+    /// have, the master exits once they have.
+    fn stop_gracefully(&mut self) {
+        self.stopping =
+            Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
+        refuse_new_connections(&self.bound);
+        if let Some(notifier) = &self.notifier {
+            notifier.stopping();
+        }
+        self.signal_all(SIGTERM);
+        // The workers take what is queued, then close their copies: the sockets close.
+        self.bound.listeners.clear();
+    }
+
+    /// A master-side hook that raised stops the server (gracefully, exit code 1), as
+    /// gunicorn stops. True when it raised.
+    fn hook_failed(&mut self, result: hooks::HookResult, name: &str) -> bool {
+        if result.is_ok() {
+            return false;
+        }
+        crate::log_error!("the {name} hook raised (see above); stopping, as gunicorn does");
+        self.exit_code = 1;
+        if self.stopping.is_none() {
+            self.stop_gracefully();
+        }
+        true
     }
 
     fn read_messages(&mut self) {
@@ -280,6 +357,10 @@ impl Master<'_> {
             } else {
                 format!("exit code {}", libc::WEXITSTATUS(status))
             };
+            if let Some(hook) = &worker.hook {
+                let exited = hooks::child_exit(hook, pid);
+                self.hook_failed(exited, "child_exit");
+            }
             let expected = worker.leaving || self.stopping.is_some();
             if expected {
                 crate::log_info!("worker {pid} stopped ({cause})");
@@ -459,6 +540,17 @@ impl Master<'_> {
         Ok(None)
     }
 
+    /// The lowest slot no current worker holds: a replacement (of a recycled, reloaded or
+    /// dead worker) takes the slot of the one it replaces.
+    fn free_slot(&self) -> usize {
+        let held = |slot: usize| {
+            self.workers.iter().any(|w| {
+                w.slot == slot && !w.leaving && !w.replace && w.generation == self.generation
+            })
+        };
+        (0..).find(|slot| !held(*slot)).unwrap_or(0)
+    }
+
     /// Forks a worker. Some(setup) in the new worker, None in the master.
     fn spawn(&mut self) -> Result<Option<WorkerSetup>> {
         let (read_end, write_end) = control::pipe()?;
@@ -470,18 +562,22 @@ impl Master<'_> {
         {
             exporter.restarts += 1;
         }
-        let pid = match &mut self.preloaded {
-            Some(preloaded) => preloaded.interpreter.fork()?,
-            None => interpreter::fork()?,
-        };
-        if pid < 0 {
-            bail!("fork failed: {}", std::io::Error::last_os_error());
+        let slot = self.free_slot();
+        let hook = hooks::new_worker(self.spawned as u64, slot);
+        if let Some(hook) = &hook
+            && self.hook_failed(hooks::pre_fork(hook), "pre_fork")
+        {
+            return Ok(None);
         }
+        let pid = interpreter::fork()?;
         if pid == 0 {
             drop(read_end);
             signals::reset(&MASTER_SIGNALS);
             // SAFETY: ask the kernel to stop us gracefully if the master dies.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, SIGTERM) };
+            if let Some(hook) = hook {
+                hooks::become_worker(hook);
+            }
             return Ok(Some(WorkerSetup {
                 listeners: std::mem::take(&mut self.bound.listeners),
                 reporter: Reporter(Some(write_end)),
@@ -490,14 +586,20 @@ impl Master<'_> {
                 metrics_slot,
                 scoreboard,
                 tls: self.tls.clone(),
+                slot,
             }));
         }
         drop(write_end);
-        crate::log_info!("worker {pid} started");
+        crate::log_info!("worker {pid} started (slot {slot})");
+        if let Some(hook) = &hook {
+            hooks::forked(hook, pid);
+        }
         self.workers.push(WorkerProcess {
             pid,
             pipe: read_end,
             generation: self.generation,
+            slot,
+            hook,
             metrics_slot,
             ready: false,
             scoreboard,

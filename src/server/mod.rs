@@ -1,10 +1,16 @@
 //! The process model: a master that binds and supervises, workers that serve.
+pub mod check;
 pub mod context;
 pub mod control;
 pub mod exporter;
+pub mod hooks;
 pub mod listeners;
 pub mod master;
 pub mod notify;
+pub mod pidfile;
+pub mod privileges;
+pub mod proctitle;
+pub mod python_logging;
 pub mod reload;
 pub mod serve;
 pub mod signals;

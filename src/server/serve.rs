@@ -59,7 +59,7 @@ pub fn serve(ctx: &Context, work: Work) {
                         return ctx.event_loop.defer_slow(token, conn);
                     }
                 }
-                if ctx.event_loop.is_stopping() {
+                if ctx.event_loop.is_stopping() || !ctx.keep_alive {
                     head.keep_alive = false;
                 }
                 let started = Instant::now();
@@ -193,12 +193,14 @@ fn record_answer(
     let took = started.elapsed();
     metrics::request_finished(answered.status, took.as_micros() as u64);
     if logging::access_enabled() {
-        logging::access(&logging::Access {
+        logging::access(logging::Access {
             head,
             peer: conn.peer,
             status: answered.status,
             bytes: answered.body_bytes,
             micros: took.as_micros() as u64,
+            response_headers: None,
+            environ: &[],
         });
     }
     took

@@ -14,10 +14,11 @@ use pyo3::prelude::*;
 
 use super::context::{Context, MountedApp};
 use super::control::{Message, Reporter};
+use super::hooks;
 use super::serve::serve;
 use super::signals::{self, SIGINT, SIGQUIT, SIGTERM};
 use crate::config::Config;
-use crate::http::request::HeadLimits;
+use crate::http::forwarded::Proxies;
 use crate::instrument::activity;
 use crate::net::event_loop::{EventLoop, LoopSettings};
 use crate::net::stream::Listener;
@@ -36,6 +37,10 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// Exit code of a worker whose application could not be loaded: the master stops.
 pub const EXIT_BOOT_FAILED: i32 = 3;
 
+/// The environment variable that tells the app its worker's slot (0..workers-1): a
+/// replacement gets the slot of the worker it replaces (per-worker files, metrics dirs).
+pub const WORKER_SLOT_VARIABLE: &str = "WSGIHOST_WORKER_SLOT";
+
 /// What a worker gets from the master.
 pub struct WorkerSetup {
     pub listeners: Vec<Listener>,
@@ -49,11 +54,12 @@ pub struct WorkerSetup {
     pub scoreboard: activity::Scoreboard,
     /// With --certfile: what its HTTPS listeners serve.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// Its place among the workers (0..workers-1), which a replacement takes over.
+    pub slot: usize,
 }
 
-/// A started interpreter with the application (if any) imported.
+/// The applications, imported (in the master with --preload, else in the worker).
 pub struct Preloaded {
-    pub interpreter: interpreter::Interpreter,
     /// One per `Config::app_mounts`, in that order.
     pub apps: Vec<Py<PyAny>>,
 }
@@ -66,7 +72,7 @@ impl Preloaded {
         let mut sys_path: Vec<&Path> = vec![&cwd];
         sys_path.extend(config.pythonpath.iter().map(PathBuf::as_path));
         sys_path.push(&config.scripts);
-        let interpreter = interpreter::start(&sys_path, config.venv.as_deref())?;
+        interpreter::start(&sys_path, config.venv.as_deref())?;
         let apps = Python::attach(|py| {
             config
                 .app_mounts()
@@ -74,7 +80,7 @@ impl Preloaded {
                 .map(|(_, spec)| interpreter::load_app(py, &spec))
                 .collect::<Result<Vec<_>>>()
         })?;
-        Ok(Preloaded { interpreter, apps })
+        Ok(Preloaded { apps })
     }
 }
 
@@ -82,6 +88,9 @@ impl Preloaded {
 pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
     // Before Python starts, so Python never installs its own SIGINT handler over ours.
     signals::catch(&[SIGINT, SIGTERM, SIGQUIT]);
+    if let Some(name) = &config.name {
+        super::proctitle::set(&format!("wsgihost: worker [{name}]"));
+    }
     crate::logging::start_writer_thread();
     if let Some(slot) = setup.metrics_slot {
         crate::instrument::metrics::use_slot(slot);
@@ -92,9 +101,31 @@ pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
         Ok(code) => code,
         Err(err) => {
             crate::log_info!("worker {}: {err:#}", std::process::id());
+            crate::logging::flush();
             EXIT_BOOT_FAILED
         }
     }
+}
+
+/// What runs between the fork and the first request, in gunicorn's order: post_fork,
+/// the switch to --user, the app's import (unless preloaded), post_worker_init.
+fn boot(config: &Config, slot: usize, preloaded: Option<Preloaded>) -> Result<Vec<Py<PyAny>>> {
+    if let Err(err) = interpreter::set_env(WORKER_SLOT_VARIABLE, &slot.to_string()) {
+        anyhow::bail!("setting {WORKER_SLOT_VARIABLE}: {err}");
+    }
+    if hooks::worker_hook("post_fork").is_err() {
+        anyhow::bail!("the post_fork hook raised (see above)");
+    }
+    super::privileges::drop_privileges(config)?;
+    let apps = match preloaded {
+        Some(preloaded) => preloaded.apps,
+        None => Preloaded::start(config)?.apps,
+    };
+    if hooks::worker_hook("post_worker_init").is_err() {
+        anyhow::bail!("the post_worker_init hook raised (see above)");
+    }
+    hooks::booted();
+    Ok(apps)
 }
 
 /// Why the worker stops taking requests.
@@ -106,10 +137,7 @@ enum Ending {
 }
 
 fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
-    let Preloaded { interpreter, apps } = match setup.preloaded {
-        Some(preloaded) => preloaded,
-        None => Preloaded::start(config)?,
-    };
+    let apps = boot(config, setup.slot, setup.preloaded)?;
     let max_requests = match config.max_requests {
         0 => 0,
         n => n.saturating_add(jitter(config.max_requests_jitter)),
@@ -142,6 +170,9 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         // Woken early when --max-requests is reached.
         std::thread::park_timeout(TICK);
         let received = signals::take();
+        if received.contains(&SIGQUIT) || received.contains(&SIGINT) {
+            let _ = hooks::worker_hook("worker_int");
+        }
         if received.contains(&SIGQUIT) {
             break Ending::Now;
         }
@@ -171,13 +202,16 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     match &ending {
         Ending::Now => {
             crate::log_info!("worker {pid}: stopping now");
+            let _ = hooks::worker_hook("worker_exit");
             crate::logging::flush();
             std::process::exit(1);
         }
         Ending::Stop => crate::log_info!("worker {pid}: finishing in-flight requests"),
     }
     context.event_loop.stop();
-    if !wait_for_threads(&running, stuck_fds.len(), config.graceful_timeout()) {
+    let finished = wait_for_threads(&running, stuck_fds.len(), config.graceful_timeout());
+    let _ = hooks::worker_hook("worker_exit");
+    if !finished {
         crate::log_error!("worker {pid}: requests still running after --graceful-timeout; exiting");
         crate::logging::flush();
         // SAFETY: leaving without running destructors or atexit handlers, on purpose:
@@ -191,7 +225,7 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     }
     // Python objects in the context are released with the GIL held, then Python ends.
     Python::attach(|_| drop(context));
-    interpreter.finalize();
+    interpreter::finalize();
     Ok(0)
 }
 
@@ -374,19 +408,19 @@ fn build_context(
         scripts: ScriptCache::new(&config.scripts),
         apps,
         environ_template,
-        limits: HeadLimits {
-            request_line: config.limit_request_line,
-            header_block: config.limit_request_headers,
-            field_size: config.limit_request_field_size,
-            fields: config.limit_request_fields,
-        },
+        limits: config.head_limits(),
         call: CallSettings {
             io_timeout: config.io_timeout(),
             max_body: config.max_body,
             debug: config.debug,
-            trusted_proxies: config.forwarded_allow_ips.clone(),
+            proxies: Proxies {
+                trusted: config.forwarded_allow_ips.clone(),
+                secure_headers: config.secure_scheme_headers.clone(),
+            },
+            around: hooks::request_hooks(),
         },
         header_timeout: config.header_timeout(),
+        keep_alive: config.keep_alive > 0.0,
         slow_routes: Default::default(),
         requests: Default::default(),
         retire_after,

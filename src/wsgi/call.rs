@@ -15,7 +15,7 @@ use super::exchange::{
 use super::file_wrapper::FileWrapper;
 use super::input::InputStream;
 use super::start_response::StartResponse;
-use crate::http::forwarded::TrustedProxies;
+use crate::http::forwarded::Proxies;
 use crate::http::request::Head;
 use crate::http::response::{Answered, error_page, reason_phrase};
 use crate::net::connection::Connection;
@@ -26,13 +26,40 @@ pub struct CallSettings {
     pub io_timeout: Duration,
     pub max_body: u64,
     pub debug: bool,
-    pub trusted_proxies: TrustedProxies,
+    pub proxies: Proxies,
+    /// Code to run around each call (gunicorn's pre_request and post_request hooks).
+    pub around: Option<&'static dyn AroundRequest>,
+}
+
+/// What runs before and after each WSGI call when it is asked for.
+pub trait AroundRequest: Sync {
+    /// Before the app: makes the request object the hooks share. Err: the call does not
+    /// happen and the request gets a 500.
+    fn before<'py>(
+        &self,
+        py: Python<'py>,
+        head: &Head,
+        https: bool,
+        peer: Option<std::net::SocketAddr>,
+    ) -> PyResult<Bound<'py, PyAny>>;
+
+    /// After the response is sent.
+    fn after(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        environ: &Bound<'_, PyDict>,
+        status_line: &[u8],
+        header_lines: &[u8],
+        sent: u64,
+    );
 }
 
 /// Most unread request body drained after the app so the connection can be reused.
 const DRAIN_BUDGET: u64 = 256 * 1024;
 
-/// Runs `app` for one request on `conn`. Returns the connection and whether it may be
+/// Runs `app` for one request on `conn` (between the pre_request and post_request hooks,
+/// when a configuration file defines them). Returns the connection and whether it may be
 /// reused for another request.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -55,7 +82,17 @@ pub fn run(
         http10: head.minor_version == 0,
     };
     let shared: SharedExchange = Arc::new(Mutex::new(Some(Exchange::new(conn, setup))));
-    let outcome = call_and_stream(py, app, app_name, template, head, place, &shared, settings);
+    let around = settings.around;
+    let req = around.map(|hooks| hooks.before(py, head, place.https, place.peer));
+    let environ = environ::build(py, template, head, place, &settings.proxies);
+    let (who, outcome) = match (&req, &environ) {
+        (Some(Err(err)), _) => ("the pre_request hook", Err(err.clone_ref(py))),
+        (_, Err(err)) => (app_name, Err(err.clone_ref(py))),
+        (_, Ok(environ)) => (
+            app_name,
+            call_and_stream(py, app, app_name, environ, &shared, settings),
+        ),
+    };
     let mut exchange = shared
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -63,7 +100,7 @@ pub fn run(
         .expect("exchange is only taken here");
     let mut wait = gil_free_wait(py, fd, settings.io_timeout);
     if let Err(err) = outcome {
-        let traceback = log_app_error(py, &head.request_line(), app_name, &err);
+        let traceback = log_app_error(py, &head.request_line(), who, &err);
         respond_to_failure(&mut exchange, &traceback, settings.debug, &mut wait);
     } else if exchange.finish(&mut wait).is_err() {
         exchange.broken = true;
@@ -76,7 +113,50 @@ pub fn run(
         exchange.body_bytes(),
         exchange.reusable(),
     );
+    let environ = environ.unwrap_or_else(|_| PyDict::new(py));
+    let (status_line, header_lines) = exchange.start.as_ref().map_or((&b""[..], &b""[..]), |s| {
+        (&s.status_line[..], &s.header_lines[..])
+    });
+    if let (Some(hooks), Some(Ok(req))) = (around, &req) {
+        hooks.after(
+            py,
+            req,
+            &environ,
+            status_line,
+            header_lines,
+            answered.body_bytes,
+        );
+    }
+    if let Some(needs) = crate::logging::answer_needs() {
+        note_for_access_log(needs, &environ, header_lines);
+    }
     (exchange.conn, answered)
+}
+
+/// Keeps what the access-log format shows of the app's answer (%({Name}o)s, %({NAME}e)s).
+fn note_for_access_log(
+    needs: &crate::logging::AnswerNeeds,
+    environ: &Bound<'_, PyDict>,
+    header_lines: &[u8],
+) {
+    let mut variables = Vec::new();
+    for wanted in &needs.environ {
+        let found = environ.iter().find(|(key, _)| {
+            key.extract::<&str>()
+                .is_ok_and(|key| key.eq_ignore_ascii_case(wanted))
+        });
+        if let Some((key, value)) = found
+            && let Ok(text) = value.str()
+        {
+            variables.push((key.to_string(), text.to_string_lossy().as_bytes().to_vec()));
+        }
+    }
+    let headers = if needs.response_headers {
+        header_lines
+    } else {
+        b""
+    };
+    crate::logging::note_answer(headers, variables);
 }
 
 /// After an app error: a 500 page if nothing was sent yet (413/400 when the request body
@@ -118,18 +198,14 @@ fn respond_to_failure(
 
 /// Calls the app and streams its result; `Err` is an application error (already nothing
 /// has been decided about the connection). Client I/O errors end the call quietly.
-#[allow(clippy::too_many_arguments)]
 fn call_and_stream(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,
     app_name: &str,
-    template: &Bound<'_, PyDict>,
-    head: &Head,
-    place: &RequestPlace,
+    environ: &Bound<'_, PyDict>,
     shared: &SharedExchange,
     settings: &CallSettings,
 ) -> PyResult<()> {
-    let environ = environ::build(py, template, head, place, &settings.trusted_proxies)?;
     let input = InputStream::new(shared.clone(), settings.io_timeout);
     environ.set_item(pyo3::intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
     let start_response = Bound::new(py, StartResponse::new(shared.clone(), settings.io_timeout))?;

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern};
 
-use crate::http::forwarded::{TrustedProxies, client_view};
+use crate::http::forwarded::{Proxies, client_view};
 use crate::http::request::Head;
 use crate::net::connection::AddressText;
 use crate::net::tls::ClientCert;
@@ -104,7 +104,7 @@ pub fn build<'py>(
     template: &Bound<'py, PyDict>,
     head: &Head,
     place: &RequestPlace,
-    trusted: &TrustedProxies,
+    proxies: &Proxies,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.copy()?;
     env.set_item(intern!(py, "REQUEST_METHOD"), method(py, head.method())?)?;
@@ -135,7 +135,7 @@ pub fn build<'py>(
         env.set_item(intern!(py, "SSL_CLIENT_S_DN"), &cert.subject)?;
         env.set_item(intern!(py, "SSL_CLIENT_CERT"), &cert.pem)?;
     }
-    let client = client_view(head, place.peer, trusted);
+    let client = client_view(head, place.peer, proxies);
     if let Some(addr) = client.addr {
         env.set_item(intern!(py, "REMOTE_ADDR"), addr)?;
     }

@@ -6,7 +6,7 @@
 //! sys.path, and forks go through CPython's fork hooks.
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use pyo3::ffi;
@@ -57,23 +57,35 @@ pub fn describe(venv: Option<&Path>) -> String {
     }
 }
 
-/// A running interpreter; `finalize` shuts it down so atexit handlers run.
-pub struct Interpreter {
-    /// The state the main thread saved when it let go of the GIL after starting Python;
-    /// None when the interpreter is the host's (it ends when our caller returns to it).
-    main_thread_state: Option<*mut ffi::PyThreadState>,
+/// The state the main thread saved when it let go of the GIL after starting Python, in a
+/// process whose interpreter wsgihost started (the binary's; a forked worker inherits its
+/// master's). None: not started here (the host's, or none yet).
+struct MainThreadState(*mut ffi::PyThreadState);
+
+// SAFETY: only the main thread uses the pointer (to take the GIL back for a fork or for
+// finalizing); the mutex just keeps it in a static.
+unsafe impl Send for MainThreadState {}
+
+static STARTED: Mutex<Option<MainThreadState>> = Mutex::new(None);
+
+fn started() -> std::sync::MutexGuard<'static, Option<MainThreadState>> {
+    STARTED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Initialises CPython in this process. Call once, before starting Python threads.
-/// With a virtualenv, sys.executable is the venv's python, so CPython's own start-up finds
-/// its pyvenv.cfg and sets sys.prefix and site-packages (and .pth files) exactly as running
-/// that python would.
-pub fn start(sys_path_front: &[&Path], venv: Option<&Path>) -> Result<Interpreter> {
-    if host().is_some() {
-        Python::attach(|py| put_on_sys_path(py, sys_path_front))?;
-        return Ok(Interpreter {
-            main_thread_state: None,
-        });
+/// Whether Python runs in this process (the host's, or one started here).
+pub fn is_running() -> bool {
+    host().is_some() || started().is_some()
+}
+
+/// Makes sure Python runs in this process, with `sys_path_front` first on sys.path: the
+/// host's interpreter, one started before (in this process, or in the master this worker
+/// was forked from), or a new one. With a virtualenv, sys.executable is the venv's python,
+/// so CPython's own start-up finds its pyvenv.cfg and sets sys.prefix and site-packages
+/// (and .pth files) exactly as running that python would. Call before starting Python
+/// threads.
+pub fn start(sys_path_front: &[&Path], venv: Option<&Path>) -> Result<()> {
+    if is_running() {
+        return Python::attach(|py| put_on_sys_path(py, sys_path_front));
     }
     let executable = match venv {
         Some(venv) => venv_python(venv)?,
@@ -111,9 +123,20 @@ pub fn start(sys_path_front: &[&Path], venv: Option<&Path>) -> Result<Interprete
         put_on_sys_path(py, sys_path_front)
     });
     // SAFETY: this thread holds the GIL after initialisation; release it for worker threads.
-    let main_thread_state = Some(unsafe { ffi::PyEval_SaveThread() });
-    setup?;
-    Ok(Interpreter { main_thread_state })
+    *started() = Some(MainThreadState(unsafe { ffi::PyEval_SaveThread() }));
+    setup
+}
+
+/// Sets an environment variable for this process and the Python running in it (whose
+/// os.environ is a copy taken at its start). Call while single-threaded.
+pub fn set_env(key: &str, value: &str) -> PyResult<()> {
+    if is_running() {
+        return Python::attach(|py| py.import("os")?.getattr("environ")?.set_item(key, value));
+    }
+    // SAFETY: called while the process is single-threaded (start-up, or just forked), so no
+    // other thread reads the environment meanwhile.
+    unsafe { std::env::set_var(key, value) };
+    Ok(())
 }
 
 fn put_on_sys_path(py: Python<'_>, dirs: &[&Path]) -> Result<()> {
@@ -125,14 +148,25 @@ fn put_on_sys_path(py: Python<'_>, dirs: &[&Path]) -> Result<()> {
     Ok(())
 }
 
-/// fork(2) for a new worker: plain in the binary's master (no Python, no threads there);
-/// with CPython's fork hooks when the master runs inside the host's interpreter.
+/// fork(2) for a new worker (or a check): plain when no Python runs here (the binary's
+/// master without a Python config file or --preload); otherwise with CPython's fork hooks
+/// around it, so the child continues with a working interpreter. Returns the child's pid
+/// in the parent and 0 in the child.
 pub fn fork() -> std::io::Result<i32> {
-    let pid = match host() {
+    let mut state = started();
+    let pid = match (host(), state.take()) {
         // SAFETY: the hooks run with the GIL held, as os.fork() runs them.
-        Some(_) => Python::attach(|_| unsafe { fork_with_hooks() }),
-        // SAFETY: the master is single-threaded, so the child starts in a consistent state.
-        None => unsafe { libc::fork() },
+        (Some(_), None) => Python::attach(|_| unsafe { fork_with_hooks() }),
+        // SAFETY: the GIL is taken back with the state the main thread saved, held for the
+        // hooks and released again on both sides; the caller runs no other Python thread.
+        (_, Some(saved)) => unsafe {
+            ffi::PyEval_RestoreThread(saved.0);
+            let pid = fork_with_hooks();
+            *state = Some(MainThreadState(ffi::PyEval_SaveThread()));
+            pid
+        },
+        // SAFETY: no Python and no other thread here: the child starts in a consistent state.
+        (None, None) => unsafe { libc::fork() },
     };
     match pid {
         pid if pid < 0 => Err(std::io::Error::last_os_error()),
@@ -155,38 +189,16 @@ unsafe fn fork_with_hooks() -> i32 {
     }
 }
 
-impl Interpreter {
-    /// fork(2) with CPython's hooks around it (--preload): the child continues with a
-    /// working interpreter. Returns the child's pid in the parent and 0 in the child.
-    pub fn fork(&mut self) -> std::io::Result<i32> {
-        let Some(state) = self.main_thread_state else {
-            return fork();
-        };
-        // SAFETY: the GIL is taken for the hooks and released again on both sides; the
-        // caller has no other threads.
-        let pid = unsafe {
-            ffi::PyEval_RestoreThread(state);
-            let pid = fork_with_hooks();
-            self.main_thread_state = Some(ffi::PyEval_SaveThread());
-            pid
-        };
-        match pid {
-            pid if pid < 0 => Err(std::io::Error::last_os_error()),
-            pid => Ok(pid),
-        }
-    }
-
-    /// Runs atexit handlers and frees the interpreter, if it is ours (the host's ends when
-    /// the `python` that started us returns). All Python threads must have ended.
-    pub fn finalize(self) {
-        let Some(state) = self.main_thread_state else {
-            return;
-        };
-        // SAFETY: the state saved at start belongs to this (the main) thread.
-        unsafe {
-            ffi::PyEval_RestoreThread(state);
-            ffi::Py_FinalizeEx();
-        }
+/// Runs atexit handlers and frees the interpreter, if this process started it (the host's
+/// ends when the `python` that started us returns). All Python threads must have ended.
+pub fn finalize() {
+    let Some(saved) = started().take() else {
+        return;
+    };
+    // SAFETY: the state saved at start belongs to this (the main) thread.
+    unsafe {
+        ffi::PyEval_RestoreThread(saved.0);
+        ffi::Py_FinalizeEx();
     }
 }
 
