@@ -163,7 +163,7 @@ pub fn run(config: &Config) -> Result<i32> {
         stopping: None,
         watcher: config
             .reload
-            .then(|| SourceWatcher::new(watched_dirs(config))),
+            .then(|| SourceWatcher::new(watched_dirs(config), config.reload_extra_files.clone())),
         metrics: config.metrics.map(Exporter::bind).transpose()?,
         free_slots: (0..metrics::SLOTS).rev().collect(),
         spawned: 0,

@@ -1,5 +1,8 @@
 //! `--reload`: the master polls the modification times of the app's .py files once a
 //! second and reports a change. Virtualenvs, caches and hidden folders are skipped.
+//! `--reload-extra-file` adds files of any kind; one with `*`, `?` or `[` is a glob
+//! pattern, expanded again at every scan (so a file made later is watched too), as
+//! gunicorn reads them.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -10,18 +13,20 @@ const MAX_FILES: usize = 20_000;
 
 pub struct SourceWatcher {
     roots: Vec<PathBuf>,
+    extra: Vec<PathBuf>,
     seen: HashMap<PathBuf, SystemTime>,
     last_scan: Instant,
 }
 
 impl SourceWatcher {
-    pub fn new(roots: Vec<PathBuf>) -> SourceWatcher {
-        let seen = scan(&roots);
+    pub fn new(roots: Vec<PathBuf>, extra: Vec<PathBuf>) -> SourceWatcher {
+        let seen = scan(&roots, &extra);
         if seen.len() >= MAX_FILES {
             crate::log_info!("--reload watches only the first {MAX_FILES} .py files");
         }
         SourceWatcher {
             roots,
+            extra,
             seen,
             last_scan: Instant::now(),
         }
@@ -34,7 +39,7 @@ impl SourceWatcher {
             return None;
         }
         self.last_scan = Instant::now();
-        let now = scan(&self.roots);
+        let now = scan(&self.roots, &self.extra);
         let changed = now
             .iter()
             .find(|(path, modified)| self.seen.get(*path) != Some(modified))
@@ -50,8 +55,26 @@ impl SourceWatcher {
     }
 }
 
-fn scan(roots: &[PathBuf]) -> HashMap<PathBuf, SystemTime> {
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn scan(roots: &[PathBuf], extra: &[PathBuf]) -> HashMap<PathBuf, SystemTime> {
     let mut found = HashMap::new();
+    for entry in extra {
+        let text = entry.to_string_lossy();
+        if text.contains(['*', '?', '[']) {
+            let matched = glob::glob(&text).into_iter().flatten().flatten();
+            for path in matched {
+                let time = modified(&path);
+                found.insert(path, time);
+            }
+        } else if entry.exists() {
+            found.insert(entry.clone(), modified(entry));
+        }
+    }
     let mut pending: Vec<PathBuf> = roots.to_vec();
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -68,10 +91,7 @@ fn scan(roots: &[PathBuf]) -> HashMap<PathBuf, SystemTime> {
             if kind.is_dir() && !skipped_dir(&path) {
                 pending.push(path);
             } else if kind.is_file() && path.extension().is_some_and(|e| e == "py") {
-                let modified = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                let modified = modified(&path);
                 found.insert(path, modified);
             }
         }
@@ -99,8 +119,11 @@ mod tests {
         std::fs::create_dir_all(dir.join(".venv")).unwrap();
         std::fs::write(dir.join("a.py"), "x = 1").unwrap();
         std::fs::write(dir.join(".venv/ignored.py"), "").unwrap();
-        let mut watcher = SourceWatcher::new(vec![dir.clone()]);
-        assert_eq!(watcher.seen.len(), 1);
+        std::fs::write(dir.join("page.html"), "<p>").unwrap();
+        let pattern = dir.join("*.txt");
+        let mut watcher =
+            SourceWatcher::new(vec![dir.clone()], vec![dir.join("page.html"), pattern]);
+        assert_eq!(watcher.seen.len(), 2);
         watcher.last_scan -= SCAN_EVERY;
         assert_eq!(watcher.changed(), None);
         std::fs::write(dir.join("b.py"), "").unwrap();
@@ -109,6 +132,9 @@ mod tests {
         std::fs::remove_file(dir.join("b.py")).unwrap();
         watcher.last_scan -= SCAN_EVERY;
         assert_eq!(watcher.changed(), Some(dir.join("b.py")));
+        std::fs::write(dir.join("notes.txt"), "").unwrap();
+        watcher.last_scan -= SCAN_EVERY;
+        assert_eq!(watcher.changed(), Some(dir.join("notes.txt")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
