@@ -3,6 +3,7 @@ pub mod body;
 pub mod date;
 pub mod forwarded;
 pub mod request;
+pub mod request_start;
 pub mod response;
 
 /// A request the server refuses before any application sees it: answered with `status` and

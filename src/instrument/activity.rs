@@ -26,6 +26,8 @@ pub struct Slot {
     /// `clock::micros_at` the start of the thread's current request; 0 = none.
     request_since: AtomicU64,
     fd: AtomicI32,
+    /// The thread's pthread_t: what Python's threading.get_ident() returns for it.
+    ident: AtomicU64,
     text_len: AtomicU32,
     /// The client's address: IP as 16 bytes (v4 mapped), then port, and 0 for none.
     peer_ip: [AtomicU64; 2],
@@ -143,6 +145,46 @@ fn slots() -> &'static [Slot] {
 /// Binds the calling thread to slot `index`.
 pub fn register_thread(index: usize) {
     MINE.with(|mine| mine.set(Some(index)));
+    // SAFETY: pthread_self has no preconditions.
+    let ident = unsafe { libc::pthread_self() } as u64;
+    with_slot(|slot| slot.ident.store(ident, Ordering::Relaxed));
+}
+
+/// A request a thread of this worker is answering, as --timeout's report shows it.
+pub struct Serving {
+    /// The thread, as Python's threading.get_ident() knows it.
+    pub ident: u64,
+    pub request: String,
+    /// The client's address, or None on a unix socket.
+    pub client: Option<SocketAddr>,
+    pub running: Duration,
+    /// How long its app call has made no progress (None: not in an app call, or waiting
+    /// for its client).
+    pub stalled: Option<Duration>,
+}
+
+/// Every request this worker's threads are answering now.
+pub fn serving() -> Vec<Serving> {
+    let now_us = crate::clock::micros_at(Instant::now());
+    let now_ms = now_ms();
+    slots()
+        .iter()
+        .filter_map(|slot| {
+            let since = slot.request_since.load(Ordering::Acquire);
+            if since == 0 {
+                return None;
+            }
+            let progress = slot.progress.load(Ordering::Acquire);
+            Some(Serving {
+                ident: slot.ident.load(Ordering::Relaxed),
+                request: slot.text(),
+                client: slot.peer(),
+                running: Duration::from_micros(now_us.saturating_sub(since)),
+                stalled: (progress != 0 && progress != WAITING_FOR_CLIENT)
+                    .then(|| Duration::from_millis(now_ms.saturating_sub(progress))),
+            })
+        })
+        .collect()
 }
 
 fn with_slot(f: impl FnOnce(&Slot)) {

@@ -15,7 +15,7 @@ pub const SLOTS: usize = 256;
 #[repr(C)]
 #[derive(Default)]
 pub struct WorkerStats {
-    pub(crate) pid: AtomicU64,
+    pub pid: AtomicU64,
     /// By status class: 1xx..5xx.
     pub(crate) requests: [AtomicU64; 5],
     pub(crate) started: AtomicU64,
@@ -27,11 +27,22 @@ pub struct WorkerStats {
     pub(crate) closed: AtomicU64,
     /// Log lines dropped (the destination was too slow) or lost to write errors.
     pub(crate) log_dropped: AtomicU64,
+    /// Requests with X-Request-Start: how long they waited before the worker read them.
+    pub(crate) queue_buckets: [AtomicU64; BUCKETS.len()],
+    pub(crate) queued: AtomicU64,
+    pub(crate) queue_micros: AtomicU64,
+    /// The worker's request threads (a gauge, set at start).
+    pub threads: AtomicU64,
 }
 
 impl WorkerStats {
     pub(crate) fn finished(&self) -> u64 {
         self.requests.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Requests being answered now: one per busy thread, as each runs to completion.
+    pub fn in_flight(&self) -> u64 {
+        self.started.load(Relaxed).saturating_sub(self.finished())
     }
 
     /// Adds `other`'s counters to these (for the totals of exited workers).
@@ -51,6 +62,11 @@ impl WorkerStats {
         add(&self.opened, &other.opened);
         add(&self.closed, &other.closed);
         add(&self.log_dropped, &other.log_dropped);
+        for (a, b) in self.queue_buckets.iter().zip(&other.queue_buckets) {
+            add(a, b);
+        }
+        add(&self.queued, &other.queued);
+        add(&self.queue_micros, &other.queue_micros);
     }
 
     /// Zeroes the slot for the next worker.
@@ -59,7 +75,11 @@ impl WorkerStats {
         zero(&self.pid);
         self.requests.iter().for_each(zero);
         self.buckets.iter().for_each(zero);
+        self.queue_buckets.iter().for_each(zero);
         for field in [
+            &self.queued,
+            &self.queue_micros,
+            &self.threads,
             &self.started,
             &self.duration_micros,
             &self.bytes_in,
@@ -86,20 +106,53 @@ pub fn slots() -> &'static [WorkerStats] {
 /// This worker's slot (set after fork).
 static MINE: OnceLock<&'static WorkerStats> = OnceLock::new();
 
-/// Maps the shared region; call in the master before forking, only with --metrics. It is
-/// never unmapped: it lives as long as the process.
+/// Maps the shared region; call in the master before forking, only with --metrics or
+/// --statsd-host. It is never unmapped: it lives as long as the process.
 pub fn create_region() -> std::io::Result<()> {
+    if REGION.get().is_some() {
+        return Ok(());
+    }
     // SAFETY: WorkerStats is AtomicU64s only, valid as all-zero bytes.
     let slots = unsafe { super::shared_zeroed(SLOTS)? };
     let _ = REGION.set(Region { slots });
     Ok(())
 }
 
-/// In a worker after fork: count into `slot`.
-pub fn use_slot(slot: usize) {
+/// Zeroes `slot` for its next worker (the master, when there are no totals to keep).
+pub fn clear_slot(slot: usize) {
+    if let Some(stats) = slots().get(slot) {
+        stats.clear();
+    }
+}
+
+/// Whether the region exists (the master made it before forking).
+pub fn region_exists() -> bool {
+    REGION.get().is_some()
+}
+
+/// In a worker after fork: count into `slot`; it runs `threads` request threads.
+pub fn use_slot(slot: usize, threads: usize) {
     if let Some(stats) = REGION.get().and_then(|r| r.slots.get(slot)) {
         stats.pid.store(std::process::id() as u64, Relaxed);
+        stats.threads.store(threads as u64, Relaxed);
         let _ = MINE.set(stats);
+    }
+}
+
+/// Whether this worker counts (so a request's X-Request-Start is worth reading).
+pub fn counting() -> bool {
+    MINE.get().is_some()
+}
+
+/// A request that waited `micros` (X-Request-Start) before the worker read it.
+pub fn request_queued(micros: u64) {
+    if let Some(stats) = mine() {
+        stats.queued.fetch_add(1, Relaxed);
+        stats.queue_micros.fetch_add(micros, Relaxed);
+        let seconds = micros as f64 / 1e6;
+        if let Some(bucket) = BUCKETS.iter().position(|&bound| seconds <= bound) {
+            stats.queue_buckets[bucket].fetch_add(1, Relaxed);
+        }
     }
 }
 

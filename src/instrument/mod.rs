@@ -3,6 +3,7 @@
 //! `--timeout` and the hand-off monitor).
 pub mod activity;
 pub mod metrics;
+pub mod statsd;
 
 /// `count` zero-filled values of `T` in anonymous memory shared with processes forked
 /// after this, so a worker and the master see the same bytes.

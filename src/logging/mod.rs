@@ -37,6 +37,7 @@ struct Logger {
     /// What app calls keep for the access format; None when it shows nothing of theirs.
     answer_needs: Option<AnswerNeeds>,
     errors: Arc<Sink>,
+    capture_output: bool,
 }
 
 /// Where the logs go and how they look (`--log-*`, `--access-log*`, `--error-log`).
@@ -55,16 +56,13 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Sets up logging once, in the master, before any worker is forked.
 pub fn init(settings: &Settings) -> anyhow::Result<()> {
     let open = |path: &str, option: &str| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
+        Sink::open(std::path::Path::new(path))
             .map_err(|err| anyhow::anyhow!("{option} {path}: {err}"))
     };
     let access = match settings.access_log {
         "off" => None,
         "-" => Some(Sink::stdout()),
-        path => Some(Sink::file(open(path, "--access-log")?)),
+        path => Some(open(path, "--access-log")?),
     };
     let (access, answer_needs) = match access {
         Some(sink) => {
@@ -89,11 +87,11 @@ pub fn init(settings: &Settings) -> anyhow::Result<()> {
     let errors = match settings.error_log {
         "-" => Sink::stderr(),
         path => {
-            let file = open(path, "--error-log")?;
+            let sink = open(path, "--error-log")?;
             if settings.capture_output {
-                capture_output(&file)?;
+                capture_output(&sink)?;
             }
-            Sink::file(file)
+            sink
         }
     };
     let _ = LOGGER.set(Logger {
@@ -102,17 +100,46 @@ pub fn init(settings: &Settings) -> anyhow::Result<()> {
         access,
         answer_needs,
         errors: Arc::new(errors),
+        capture_output: settings.capture_output && settings.error_log != "-",
     });
     Ok(())
 }
 
 /// Points stdout and stderr at the error log file: what the app prints lands there.
-fn capture_output(file: &std::fs::File) -> anyhow::Result<()> {
+fn capture_output(sink: &Sink) -> anyhow::Result<()> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    let Some(fd) = sink.raw_fd() else {
+        return Ok(());
+    };
+    // SAFETY: the sink keeps `fd` open for the process's life.
+    let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     nix::unistd::dup2_stdout(file)
         .and_then(|_| nix::unistd::dup2_stderr(file))
         .map_err(|err| anyhow::anyhow!("--capture-output: {err}"))
+}
+
+/// SIGUSR1 (gunicorn's meaning, what logrotate sends): the log files are opened again at
+/// their paths; with --capture-output, stdout and stderr follow the error log.
+pub fn reopen() {
+    let Some(logger) = LOGGER.get() else {
+        return;
+    };
+    let sinks = logger
+        .access
+        .iter()
+        .map(|(_, sink)| sink)
+        .chain([&logger.errors]);
+    for sink in sinks {
+        if let Err(err) = sink.reopen() {
+            crate::log_error!("SIGUSR1: cannot open the log file again: {err}");
+        }
+    }
+    if logger.capture_output
+        && let Err(err) = capture_output(&logger.errors)
+    {
+        crate::log_error!("SIGUSR1: {err}");
+    }
 }
 
 /// The error log's descriptor (stderr's until `init`), for Python's faulthandler, which
@@ -137,6 +164,11 @@ pub fn flush() {
     writer::stop();
 }
 
+/// Writes the error lines still buffered, now (see writer::flush_errors).
+pub fn flush_errors() {
+    writer::flush_errors();
+}
+
 /// Logs a message at `level` (tracebacks and multi-line text are kept whole).
 pub fn log(level: Level, message: &str) {
     let (threshold, format) = LOGGER
@@ -144,6 +176,12 @@ pub fn log(level: Level, message: &str) {
         .map_or((Level::Info, Format::Text), |l| (l.level, l.format));
     if level < threshold {
         return;
+    }
+    match level {
+        Level::Warning => crate::instrument::statsd::log_line("warning"),
+        Level::Error => crate::instrument::statsd::log_line("error"),
+        Level::Critical => crate::instrument::statsd::log_line("critical"),
+        _ => {}
     }
     let mut line = Vec::with_capacity(message.len() + 32);
     format::error_line(format, level, message, &mut line);

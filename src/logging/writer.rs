@@ -38,6 +38,8 @@ pub struct Sink {
     file: Option<File>,
     /// Not a regular file: writes are cut into atomic pieces.
     pipe_like: bool,
+    /// The file's path (not for standard streams), to open it again on SIGUSR1.
+    path: Option<std::path::PathBuf>,
 }
 
 impl Sink {
@@ -55,6 +57,7 @@ impl Sink {
             Err(_) => Sink {
                 file: None,
                 pipe_like: false,
+                path: None,
             },
         }
     }
@@ -69,7 +72,39 @@ impl Sink {
         Sink {
             file: Some(file),
             pipe_like: !regular,
+            path: None,
         }
+    }
+
+    /// A log file opened (for appending) at `path`, which `reopen` opens again.
+    pub fn open(path: &std::path::Path) -> io::Result<Sink> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Sink {
+            path: Some(path.to_path_buf()),
+            ..Sink::file(file)
+        })
+    }
+
+    /// Opens the file again at its path (logrotate moved the old one away) and puts it in
+    /// place of the old under the same descriptor, so writers, and stdout and stderr when
+    /// they were pointed at it (--capture-output), go to the new file from now on.
+    pub fn reopen(&self) -> io::Result<()> {
+        let (Some(path), Some(file)) = (&self.path, &self.file) else {
+            return Ok(());
+        };
+        let fresh = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        // SAFETY: dup2 onto a descriptor we own (held open by `file`): it then refers to
+        // the new file; `fresh`'s own descriptor closes when it drops.
+        if unsafe { libc::dup2(fresh.as_raw_fd(), file.as_raw_fd()) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Writes whole lines, in pieces no larger than PIPE_BUF on pipes, each after waiting
@@ -230,6 +265,15 @@ pub fn append_error(line: &[u8]) -> bool {
     }
     writer.nudge();
     true
+}
+
+/// Writes the pending error lines now, from the calling thread: before something writes to
+/// the error log's descriptor directly (faulthandler), so the lines keep their order.
+pub fn flush_errors() {
+    if let Some(writer) = WRITER.get() {
+        let errors = std::mem::take(&mut *lock(&writer.error_lines));
+        write_counted(&writer.errors, &errors);
+    }
 }
 
 /// Stops the writer after it has written everything appended so far (waiting at most

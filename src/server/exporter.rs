@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::instrument::metrics::{BUCKETS, WorkerStats, create_region, slots};
+use crate::net::stream::Listener;
 
 /// The master's side: the listener, totals of exited workers, restart counts.
 pub struct Exporter {
@@ -38,7 +39,7 @@ impl Exporter {
     }
 
     /// Answers every waiting scrape (called from the master's loop).
-    pub fn serve_pending(&self, workers: usize) {
+    pub fn serve_pending(&self, workers: usize, listeners: &[Listener]) {
         while let Ok((mut stream, _)) = self.listener.accept() {
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
@@ -51,7 +52,7 @@ impl Exporter {
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
-            let body = self.render(workers);
+            let body = self.render(workers, listeners);
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
@@ -62,7 +63,7 @@ impl Exporter {
         }
     }
 
-    fn render(&self, workers: usize) -> String {
+    fn render(&self, workers: usize, listeners: &[Listener]) -> String {
         let live: Vec<&WorkerStats> = slots()
             .iter()
             .filter(|s| s.pid.load(Relaxed) != 0)
@@ -75,12 +76,7 @@ impl Exporter {
         // In-flight is started minus finished, per live worker only.
         let in_flight: Vec<(String, u64)> = live
             .iter()
-            .map(|s| {
-                (
-                    s.pid.load(Relaxed).to_string(),
-                    s.started.load(Relaxed).saturating_sub(s.finished()),
-                )
-            })
+            .map(|s| (s.pid.load(Relaxed).to_string(), s.in_flight()))
             .collect();
         let mut out = String::with_capacity(8192);
         let mut family = |name: &str, kind: &str, help: &str| {
@@ -158,28 +154,56 @@ impl Exporter {
         out.push_str(&format!(
             "wsgihost_requests_in_flight{{worker=\"all\"}} {all}\n"
         ));
-        out.push_str("# HELP wsgihost_request_duration_seconds Time to answer a request.\n# TYPE wsgihost_request_duration_seconds histogram\n");
-        for (worker, stats) in &series {
-            let mut cumulative = 0;
-            for (bound, count) in BUCKETS.iter().zip(&stats.buckets) {
-                cumulative += count.load(Relaxed);
-                out.push_str(&format!(
-                    "wsgihost_request_duration_seconds_bucket{{worker=\"{worker}\",le=\"{bound}\"}} {cumulative}\n"
-                ));
-            }
+        histogram(
+            &mut out,
+            "wsgihost_request_duration_seconds",
+            "Time to answer a request.",
+            &series,
+            durations,
+        );
+        histogram(
+            &mut out,
+            "wsgihost_request_queue_seconds",
+            "Time from a request's X-Request-Start (the front proxy received it) until a worker read it.",
+            &series,
+            queue_times,
+        );
+        out.push_str("# HELP wsgihost_busy_threads Request threads answering a request now.\n# TYPE wsgihost_busy_threads gauge\n");
+        for (worker, count) in &in_flight {
             out.push_str(&format!(
-                "wsgihost_request_duration_seconds_bucket{{worker=\"{worker}\",le=\"+Inf\"}} {}\n",
-                stats.finished()
-            ));
-            out.push_str(&format!(
-                "wsgihost_request_duration_seconds_sum{{worker=\"{worker}\"}} {}\n",
-                stats.duration_micros.load(Relaxed) as f64 / 1e6
-            ));
-            out.push_str(&format!(
-                "wsgihost_request_duration_seconds_count{{worker=\"{worker}\"}} {}\n",
-                stats.finished()
+                "wsgihost_busy_threads{{worker=\"{worker}\"}} {count}\n"
             ));
         }
+        out.push_str(&format!("wsgihost_busy_threads{{worker=\"all\"}} {all}\n"));
+        out.push_str(
+            "# HELP wsgihost_threads Request threads per worker.\n# TYPE wsgihost_threads gauge\n",
+        );
+        let mut threads = 0;
+        for stats in &live {
+            let count = stats.threads.load(Relaxed);
+            threads += count;
+            out.push_str(&format!(
+                "wsgihost_threads{{worker=\"{}\"}} {count}\n",
+                stats.pid.load(Relaxed)
+            ));
+        }
+        out.push_str(&format!("wsgihost_threads{{worker=\"all\"}} {threads}\n"));
+        out.push_str("# HELP wsgihost_listen_queue_length Connections waiting in a listener's accept queue.\n# TYPE wsgihost_listen_queue_length gauge\n");
+        let mut limits = String::from(
+            "# HELP wsgihost_listen_queue_limit Connections a listener's accept queue holds (--backlog, capped by the kernel).\n# TYPE wsgihost_listen_queue_limit gauge\n",
+        );
+        for listener in listeners {
+            if let Some((waiting, limit)) = super::listeners::accept_queue(listener) {
+                let name = listener.describe();
+                out.push_str(&format!(
+                    "wsgihost_listen_queue_length{{listener=\"{name}\"}} {waiting}\n"
+                ));
+                limits.push_str(&format!(
+                    "wsgihost_listen_queue_limit{{listener=\"{name}\"}} {limit}\n"
+                ));
+            }
+        }
+        out.push_str(&limits);
         out.push_str(&format!(
             "# HELP wsgihost_worker_restarts_total Workers started to replace others (crashes, recycling, reloads).\n# TYPE wsgihost_worker_restarts_total counter\nwsgihost_worker_restarts_total {}\n",
             self.restarts
@@ -188,5 +212,49 @@ impl Exporter {
             "# HELP wsgihost_workers Worker processes running.\n# TYPE wsgihost_workers gauge\nwsgihost_workers {workers}\n"
         ));
         out
+    }
+}
+
+/// A histogram's bucket counts, its number of samples and their sum in µs.
+type HistogramOf = fn(&WorkerStats) -> (&[std::sync::atomic::AtomicU64; BUCKETS.len()], u64, u64);
+
+fn durations(s: &WorkerStats) -> (&[std::sync::atomic::AtomicU64; BUCKETS.len()], u64, u64) {
+    (&s.buckets, s.finished(), s.duration_micros.load(Relaxed))
+}
+
+fn queue_times(s: &WorkerStats) -> (&[std::sync::atomic::AtomicU64; BUCKETS.len()], u64, u64) {
+    (
+        &s.queue_buckets,
+        s.queued.load(Relaxed),
+        s.queue_micros.load(Relaxed),
+    )
+}
+
+/// A histogram family, one series per worker and the sum.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    series: &[(String, &WorkerStats)],
+    of: HistogramOf,
+) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
+    for (worker, stats) in series {
+        let (buckets, count, micros) = of(stats);
+        let mut cumulative = 0;
+        for (bound, bucket) in BUCKETS.iter().zip(buckets) {
+            cumulative += bucket.load(Relaxed);
+            out.push_str(&format!(
+                "{name}_bucket{{worker=\"{worker}\",le=\"{bound}\"}} {cumulative}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "{name}_bucket{{worker=\"{worker}\",le=\"+Inf\"}} {count}\n"
+        ));
+        out.push_str(&format!(
+            "{name}_sum{{worker=\"{worker}\"}} {}\n",
+            micros as f64 / 1e6
+        ));
+        out.push_str(&format!("{name}_count{{worker=\"{worker}\"}} {count}\n"));
     }
 }

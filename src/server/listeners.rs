@@ -198,6 +198,31 @@ fn bind_unix(path: &Path, mode: u32, backlog: i32) -> Result<Listener> {
     ))
 }
 
+/// How many connections wait in a TCP listener's accept queue, and how many it may hold:
+/// Linux's TCP_INFO of a listening socket gives both (tcpi_unacked, tcpi_sacked). None for
+/// unix sockets.
+pub fn accept_queue(listener: &Listener) -> Option<(u32, u32)> {
+    use std::os::fd::AsRawFd;
+    let Listener::Tcp(listener, _) = listener else {
+        return None;
+    };
+    // SAFETY: an all-zero tcp_info is a valid value of this plain C struct.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, which we own, for a socket
+    // descriptor that `listener` keeps open.
+    let done = unsafe {
+        libc::getsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (done == 0).then_some((info.tcpi_unacked, info.tcpi_sacked))
+}
+
 /// A stopping server refuses new connections before its workers take the last queued ones,
 /// so no client completes a handshake only to be reset when the sockets close: TCP
 /// listeners get a filter that drops every SYN (the client retries, and is refused once the

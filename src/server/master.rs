@@ -14,19 +14,24 @@ use pyo3::prelude::*;
 use super::control::{self, Message, Reporter};
 use super::exporter::Exporter;
 use super::hooks;
-use super::listeners::{Bound, TcpOptions, bind_all, refuse_new_connections, remove_socket_files};
+use super::listeners::{
+    Bound, TcpOptions, accept_queue, bind_all, refuse_new_connections, remove_socket_files,
+};
 use super::notify::Notifier;
 use super::pidfile::PidFile;
 use super::reload::SourceWatcher;
-use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
+use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
 use crate::config::Config;
 use crate::instrument::activity::Scoreboard;
-use crate::instrument::metrics;
+use crate::instrument::{metrics, statsd};
 use crate::net::stream::Listener;
 use crate::wsgi::interpreter;
+use std::sync::atomic::Ordering::Relaxed;
 
-const MASTER_SIGNALS: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU, SIGQUIT];
+const MASTER_SIGNALS: [i32; 8] = [
+    SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU, SIGQUIT, SIGUSR1, SIGUSR2,
+];
 const TICK: Duration = Duration::from_millis(50);
 /// With no worker serving, workers that die before they are ready this many times in a row
 /// stop the master (a worker that cannot import the app stops it at once).
@@ -37,6 +42,8 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 /// A ready worker silent for this long (no heartbeat) is wedged beyond --timeout's reach.
 const SILENCE_LIMIT: Duration = Duration::from_secs(30);
+/// How often the master sends its statsd gauges.
+const GAUGES_EVERY: Duration = Duration::from_secs(1);
 
 struct WorkerProcess {
     pid: i32,
@@ -85,6 +92,8 @@ struct Master<'c> {
     tls: Option<Arc<rustls::ServerConfig>>,
     /// 1 once a master-side hook raised (the server then stops).
     exit_code: i32,
+    /// When the statsd gauges were last sent.
+    gauges_sent: Instant,
 }
 
 /// What supervising ends as: the master done, or, in a process just forked, a worker.
@@ -118,6 +127,10 @@ pub fn run(config: &Config) -> Result<i32> {
         unsafe { libc::umask(mask as libc::mode_t) };
     }
     let pidfile = config.pidfile.as_deref().map(PidFile::create).transpose()?;
+    if let Some(addr) = &config.statsd_host {
+        statsd::init(addr, &config.statsd_prefix, &config.dogstatsd_tags)?;
+        metrics::create_region()?;
+    }
     hooks::install(config)?;
     super::python_logging::apply(config)?;
     gunicorn_hook(
@@ -171,6 +184,7 @@ pub fn run(config: &Config) -> Result<i32> {
         announced_ready: false,
         tls,
         exit_code: 0,
+        gauges_sent: Instant::now(),
     };
     let result = master.supervise();
     if let Ok(Role::Worker(setup)) = result {
@@ -212,8 +226,9 @@ impl Master<'_> {
             self.read_messages();
             self.reap()?;
             if let Some(exporter) = &self.metrics {
-                exporter.serve_pending(self.workers.len());
+                exporter.serve_pending(self.workers.len(), &self.bound.listeners);
             }
+            self.send_gauges();
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
                     crate::log_info!("master {}: all workers stopped", std::process::id());
@@ -271,6 +286,17 @@ impl Master<'_> {
                     self.target
                 );
             }
+            SIGUSR1 => {
+                crate::log_info!("SIGUSR1 received, opening the log files again");
+                crate::logging::reopen();
+                for worker in &self.workers {
+                    // SAFETY: signalling our own child.
+                    unsafe { libc::kill(worker.pid, SIGUSR1) };
+                }
+            }
+            SIGUSR2 => crate::log_warn!(
+                "SIGUSR2 received: wsgihost has no binary upgrade yet; SIGHUP reloads the workers with the code on disk"
+            ),
             SIGTTIN if self.stopping.is_none() => {
                 self.target += 1;
                 crate::log_info!("SIGTTIN: {} workers", self.target);
@@ -288,6 +314,37 @@ impl Master<'_> {
             }
             _ => {}
         }
+    }
+
+    /// With --statsd-host, once a second: the workers, their threads busy and in all, and
+    /// the listeners' accept queues (gunicorn.backlog with --enable-backlog-metric).
+    fn send_gauges(&mut self) {
+        if !statsd::enabled() || self.gauges_sent.elapsed() < GAUGES_EVERY {
+            return;
+        }
+        self.gauges_sent = Instant::now();
+        statsd::gauge("gunicorn.workers", self.workers.len() as u64);
+        let live = metrics::slots().iter().filter(|s| s.pid.load(Relaxed) != 0);
+        let (busy, threads) = live.fold((0, 0), |(busy, threads), stats| {
+            (
+                busy + stats.in_flight(),
+                threads + stats.threads.load(Relaxed),
+            )
+        });
+        statsd::gauge("wsgihost.busy_threads", busy);
+        statsd::gauge("wsgihost.threads", threads);
+        let waiting: u64 = self
+            .bound
+            .listeners
+            .iter()
+            .filter_map(accept_queue)
+            .map(|(waiting, _)| u64::from(waiting))
+            .sum();
+        statsd::gauge("wsgihost.listen_queue", waiting);
+        if self.config.enable_backlog_metric {
+            statsd::histogram("gunicorn.backlog", waiting);
+        }
+        statsd::flush();
     }
 
     /// The graceful stop of SIGTERM: new connections refused, workers finish what they
@@ -348,8 +405,11 @@ impl Master<'_> {
                 continue;
             };
             let worker = self.workers.remove(index);
-            if let (Some(exporter), Some(slot)) = (&self.metrics, worker.metrics_slot) {
-                exporter.retire_slot(slot);
+            if let Some(slot) = worker.metrics_slot {
+                match &self.metrics {
+                    Some(exporter) => exporter.retire_slot(slot),
+                    None => metrics::clear_slot(slot),
+                }
                 self.free_slots.push(slot);
             }
             let cause = if libc::WIFSIGNALED(status) {
@@ -555,7 +615,10 @@ impl Master<'_> {
     fn spawn(&mut self) -> Result<Option<WorkerSetup>> {
         let (read_end, write_end) = control::pipe()?;
         let scoreboard = Scoreboard::map(self.config.worker_threads())?;
-        let metrics_slot = self.metrics.as_ref().and_then(|_| self.free_slots.pop());
+        let metrics_slot = match metrics::region_exists() {
+            true => self.free_slots.pop(),
+            false => None,
+        };
         self.spawned += 1;
         if let Some(exporter) = &mut self.metrics
             && self.spawned > self.config.workers as usize

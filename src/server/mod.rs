@@ -3,6 +3,7 @@ pub mod check;
 pub mod context;
 pub mod control;
 pub mod exporter;
+pub mod hang;
 pub mod hooks;
 pub mod listeners;
 pub mod master;

@@ -13,7 +13,7 @@ use crate::http::body::Framing;
 use crate::http::request::{Head, parse_head};
 use crate::http::response::{Answered, error_page, error_response, simple_response};
 use crate::instrument::activity;
-use crate::instrument::metrics;
+use crate::instrument::{metrics, statsd};
 use crate::logging;
 use crate::net::connection::Connection;
 use crate::net::event_loop::Work;
@@ -64,6 +64,7 @@ pub fn serve(ctx: &Context, work: Work) {
                 }
                 let started = Instant::now();
                 metrics::request_started();
+                note_queue_time(&head);
                 activity::request_began(started, head.request_line_bytes(), conn.peer);
                 ctx.event_loop.request_began();
                 let (returned, answered) = handle(ctx, conn, &head);
@@ -182,6 +183,24 @@ fn body_length(response: &[u8]) -> u64 {
     (response.len() - head_end) as u64
 }
 
+/// How long the request waited before this worker read it, from its X-Request-Start, for
+/// the metrics (only read when something counts it).
+fn note_queue_time(head: &Head) {
+    if !metrics::counting() && !statsd::enabled() {
+        return;
+    }
+    let Some(value) = head.header("x-request-start") else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    if let Some(waited) = crate::http::request_start::waited(value, now) {
+        metrics::request_queued(waited.as_micros() as u64);
+        statsd::queue_time(waited);
+    }
+}
+
 /// Counts the answer in the metrics and writes its access-log line.
 /// Returns how long the request took.
 fn record_answer(
@@ -192,6 +211,7 @@ fn record_answer(
 ) -> Duration {
     let took = started.elapsed();
     metrics::request_finished(answered.status, took.as_micros() as u64);
+    statsd::request(answered.status, took.as_micros() as u64);
     if logging::access_enabled() {
         logging::access(logging::Access {
             head,

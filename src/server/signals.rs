@@ -3,7 +3,7 @@
 //! survives a fork in a surprising way (child processes reset to defaults first).
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use libc::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU};
+pub use libc::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
 
 static PENDING: AtomicU64 = AtomicU64::new(0);
 
@@ -58,6 +58,8 @@ pub fn name(signal: i32) -> String {
         libc::SIGTERM => "SIGTERM".into(),
         libc::SIGTTIN => "SIGTTIN".into(),
         libc::SIGTTOU => "SIGTTOU".into(),
+        libc::SIGUSR1 => "SIGUSR1".into(),
+        libc::SIGUSR2 => "SIGUSR2".into(),
         other => format!("signal {other}"),
     }
 }

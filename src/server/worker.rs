@@ -16,10 +16,10 @@ use super::context::{Context, MountedApp};
 use super::control::{Message, Reporter};
 use super::hooks;
 use super::serve::serve;
-use super::signals::{self, SIGINT, SIGQUIT, SIGTERM};
+use super::signals::{self, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use crate::config::Config;
 use crate::http::forwarded::Proxies;
-use crate::instrument::activity;
+use crate::instrument::{activity, statsd};
 use crate::net::event_loop::{EventLoop, LoopSettings};
 use crate::net::stream::Listener;
 use crate::route::{Mount, Router, Target};
@@ -87,15 +87,17 @@ impl Preloaded {
 /// Runs a worker until it stops; returns the process exit code.
 pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
     // Before Python starts, so Python never installs its own SIGINT handler over ours.
-    signals::catch(&[SIGINT, SIGTERM, SIGQUIT]);
+    signals::catch(&[SIGINT, SIGTERM, SIGQUIT, SIGUSR1]);
     if let Some(name) = &config.name {
         super::proctitle::set(&format!("wsgihost: worker [{name}]"));
     }
     crate::logging::start_writer_thread();
     if let Some(slot) = setup.metrics_slot {
-        crate::instrument::metrics::use_slot(slot);
+        crate::instrument::metrics::use_slot(slot, config.worker_threads());
     }
+    statsd::start_sender();
     let result = serve_until_stopped(config, setup);
+    statsd::flush();
     crate::logging::flush();
     match result {
         Ok(code) => code,
@@ -121,6 +123,9 @@ fn boot(config: &Config, slot: usize, preloaded: Option<Preloaded>) -> Result<Ve
         Some(preloaded) => preloaded.apps,
         None => Preloaded::start(config)?.apps,
     };
+    if config.app_timeout().is_some() {
+        super::hang::prepare();
+    }
     if hooks::worker_hook("post_worker_init").is_err() {
         anyhow::bail!("the post_worker_init hook raised (see above)");
     }
@@ -170,6 +175,9 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         // Woken early when --max-requests is reached.
         std::thread::park_timeout(TICK);
         let received = signals::take();
+        if received.contains(&SIGUSR1) {
+            crate::logging::reopen();
+        }
         if received.contains(&SIGQUIT) || received.contains(&SIGINT) {
             let _ = hooks::worker_hook("worker_int");
         }
@@ -243,6 +251,7 @@ fn retire_reason(
             .filter(|fd| !stuck_fds.contains(fd))
             .collect();
         if !stuck.is_empty() {
+            super::hang::report(limit);
             stuck_fds.extend(&stuck);
             return Some(format!(
                 "{} app call(s) made no progress for over --timeout {:?}; closing those connections",

@@ -24,6 +24,7 @@ pub fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
 /// Logs an application error with the request it happened in.
 pub fn log_app_error(py: Python<'_>, request_line: &str, app: &str, err: &PyErr) -> String {
     let traceback = format_traceback(py, err);
+    crate::instrument::statsd::log_line("exception");
     crate::log_error!("error in {app} handling \"{request_line}\":\n{traceback}");
     traceback
 }
