@@ -1,4 +1,4 @@
-"""Configuration: TOML file, WSGIHOST_* environment, precedence, --check-config, and the
+"""Configuration: TOML file, WSGIHOST_* environment, precedence, --print-config, and the
 README's generated reference."""
 import os
 import subprocess
@@ -9,7 +9,7 @@ from conftest import REPO, free_port
 
 
 def check(command, *args, cwd=None, env=None):
-    return subprocess.run([*command, *args, "--check-config"], capture_output=True, text=True,
+    return subprocess.run([*command, *args, "--print-config"], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=30)
 
 
@@ -23,10 +23,10 @@ def test_precedence_command_line_env_file_default(command, tmp_path):
     (tmp_path / "wsgihost.toml").write_text('workers = 2\nthreads = 3\nmax-requests = 100\nstatic = ["/s=html"]\n')
     result = check(command, "--workers", "4", cwd=tmp_path, env={"WSGIHOST_THREADS": "5"})
     assert result.returncode == 0, result.stderr
-    assert setting(result.stdout, "workers") == ('"4"', "command line or config file")
-    assert setting(result.stdout, "threads") == ('"5"', "environment")
-    assert setting(result.stdout, "max-requests") == ('"100"', "command line or config file")
-    assert setting(result.stdout, "static") == ('["/s=html"]', "command line or config file")
+    assert setting(result.stdout, "workers") == ('"4"', "command line")
+    assert setting(result.stdout, "threads") == ('"5"', "environment WSGIHOST_THREADS")
+    assert setting(result.stdout, "max-requests") == ('"100"', "wsgihost.toml")
+    assert setting(result.stdout, "static") == ('["/s=html"]', "wsgihost.toml")
     assert setting(result.stdout, "keep-alive") == ('"5"', "default")
 
 
@@ -50,7 +50,7 @@ def test_explicit_config_file_and_unknown_key_line(command, tmp_path):
 def test_invalid_values_from_env_and_file_are_named(command, tmp_path):
     result = check(command, env={"WSGIHOST_WORKERS": "many"})
     assert result.returncode == 2 and "--workers" in result.stderr
-    (tmp_path / "wsgihost.toml").write_text('bind = "nowhere"\n')
+    (tmp_path / "wsgihost.toml").write_text('bind = "nowhere:port"\n')
     result = check(command, cwd=tmp_path)
     assert result.returncode == 2 and "--bind" in result.stderr
 

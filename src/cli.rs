@@ -15,6 +15,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
         config::usage_error(&format!("--chdir {}: {err}", dir.display()));
     }
     set_environment(&config.env_vars);
+    if let Some(mask) = config.umask {
+        // SAFETY: umask only swaps the process's file mode creation mask; before the log,
+        // pid and socket files are made, and inherited by the workers.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
     let settings = logging::Settings {
         level: config.log_level,
         format: config.log_format,

@@ -36,6 +36,8 @@ pub struct Arity {
 pub enum GunicornDefault {
     /// None, False, 0, '' or an empty list or dict: anything "falsy".
     Unset,
+    /// None only (False means something else, as for sendfile).
+    NoneOnly,
     True,
     Int(i64),
     Text(&'static str),
@@ -90,7 +92,7 @@ const fn hook(name: &'static str, least: usize, most: usize, call: &'static str)
     )
 }
 
-use GunicornDefault::{Any, Int, Text, True, Unset};
+use GunicornDefault::{Any, Int, NoneOnly, Text, True, Unset};
 use Takes::{MaybeValue, Nothing, Value, Values};
 use Treatment::{NoEffect, Option as Opt, PythonLogging, Refused};
 
@@ -189,7 +191,7 @@ pub const SETTINGS: &[Setting] = &[
     set("ssl_context", &[], Value, Any, Refused("rustls, not Python's ssl, serves TLS: use certfile, keyfile, ca_certs and cert_reqs (nothing below TLS 1.2 is ever offered)")),
     // Server Mechanics
     set("preload_app", &["--preload"], Nothing, Unset, Opt("preload")),
-    set("sendfile", &["--no-sendfile"], Nothing, Unset, NoEffect("static files and wsgi.file_wrapper use sendfile on plain sockets (never through TLS); it cannot be turned off")),
+    set("sendfile", &["--no-sendfile"], Nothing, NoneOnly, NoEffect("static files and wsgi.file_wrapper use sendfile on plain sockets (never through TLS); it cannot be turned off")),
     set("reuse_port", &["--reuse-port"], Nothing, Unset, Opt("reuse-port")),
     set("chdir", &["--chdir"], Value, Any, Opt("chdir")),
     set("daemon", &["-D", "--daemon"], Nothing, Unset, Refused("wsgihost does not daemonize: run it under systemd (deploy/systemd/, Type=notify), supervisord or a container")),
@@ -260,6 +262,7 @@ impl Setting {
     pub fn is_default(&self, value: &SettingValue) -> bool {
         match self.default {
             Unset => value.is_falsy(),
+            NoneOnly => *value == SettingValue::None,
             True => matches!(value, SettingValue::Bool(true)),
             Int(n) => value.as_int() == Some(n),
             Text(text) => value.as_text().is_some_and(|v| v.trim() == text),

@@ -326,8 +326,9 @@ pub struct Config {
     #[arg(long)]
     pub initgroups: bool,
 
-    /// File mode creation mask of the server (its log, pid and socket files), as gunicorn
-    /// reads it: 022 is octal, 18 decimal.
+    /// File mode creation mask of the server and its workers (log, pid and socket files,
+    /// and what the app writes), as gunicorn reads it: 022 is octal, 18 decimal. Without
+    /// --unix-mode, unix sockets get 777 minus it, as in gunicorn.
     #[arg(short = 'm', long, value_name = "MASK", value_parser = parse::umask)]
     pub umask: Option<u32>,
 
@@ -446,6 +447,11 @@ impl Config {
                 "--venv {}: not a virtualenv (no pyvenv.cfg); create one with python3 -m venv",
                 venv.display()
             ));
+        }
+        if let Some(mask) = self.umask
+            && !self.given("unix-mode")
+        {
+            self.unix_mode = 0o777 & !mask;
         }
         if self.worker_class.is_some() && !self.given("threads") {
             // gunicorn's default: one thread per worker.

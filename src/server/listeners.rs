@@ -22,7 +22,7 @@ pub struct Bound {
 }
 
 /// Listeners passed by systemd socket activation, when this process is their target.
-fn inherited_from_systemd(tls: bool) -> Result<Option<Vec<Listener>>> {
+fn inherited_from_systemd(tls: bool, backlog: i32) -> Result<Option<Vec<Listener>>> {
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -41,15 +41,15 @@ fn inherited_from_systemd(tls: bool) -> Result<Option<Vec<Listener>>> {
     }
     const FIRST_FD: RawFd = 3;
     let listeners = (FIRST_FD..FIRST_FD + count)
-        .map(|fd| adopt(fd, tls))
+        .map(|fd| adopt(fd, tls, backlog))
         .collect::<Result<Vec<_>>>()
         .context("using the sockets passed by systemd")?;
     Ok(Some(listeners))
 }
 
 /// Takes over a listening socket this process inherited as descriptor `fd` (a TCP one
-/// speaks TLS when `tls`).
-fn adopt(fd: RawFd, tls: bool) -> Result<Listener> {
+/// speaks TLS when `tls`); its queue is made `backlog` long, as gunicorn does.
+fn adopt(fd: RawFd, tls: bool, backlog: i32) -> Result<Listener> {
     // SAFETY: an all-zero stat is a valid value of this plain C struct.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat only writes the descriptor's type into a buffer we own; any fd number is
@@ -63,6 +63,7 @@ fn adopt(fd: RawFd, tls: bool) -> Result<Listener> {
     if !socket.is_listener()? {
         bail!("descriptor {fd} is not a listening socket");
     }
+    socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
     let local = socket.local_addr()?;
@@ -96,7 +97,7 @@ impl Bound {
 /// Binds every address in order (or takes systemd's sockets); the first failure names its
 /// address. `unix_mode` is applied to socket files.
 pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tcp: TcpOptions) -> Result<Bound> {
-    if let Some(listeners) = inherited_from_systemd(tcp.tls)? {
+    if let Some(listeners) = inherited_from_systemd(tcp.tls, tcp.backlog)? {
         return Ok(Bound {
             owned: vec![false; listeners.len()],
             listeners,
@@ -119,7 +120,9 @@ pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tcp: TcpOptions) -> Result<B
                 bind_tcp(socket_addr, TcpOptions { tls, ..tcp })
             }
             BindAddr::Unix(path) => bind_unix(path, unix_mode, tcp.backlog),
-            BindAddr::Fd(fd) => adopt(*fd, tcp.tls).with_context(|| format!("--bind fd://{fd}")),
+            BindAddr::Fd(fd) => {
+                adopt(*fd, tcp.tls, tcp.backlog).with_context(|| format!("--bind fd://{fd}"))
+            }
         })
         .collect::<Result<Vec<_>>>()?;
     let owned = addrs

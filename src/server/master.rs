@@ -122,10 +122,6 @@ pub fn run(config: &Config) -> Result<i32> {
         reuse_port: config.reuse_port,
         tls: tls.is_some(),
     };
-    if let Some(mask) = config.umask {
-        // SAFETY: umask only swaps the process's file mode creation mask.
-        unsafe { libc::umask(mask as libc::mode_t) };
-    }
     let pidfile = config.pidfile.as_deref().map(PidFile::create).transpose()?;
     if let Some(addr) = &config.statsd_host {
         statsd::init(addr, &config.statsd_prefix, &config.dogstatsd_tags)?;
