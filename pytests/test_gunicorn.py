@@ -2,6 +2,7 @@
 gunicorn setting honoured, warned about or refused, gunicorn's flags with gunicorn's
 meanings, stable worker slots, and --check-config / --print-config."""
 import os
+import re
 import signal
 import subprocess
 import textwrap
@@ -342,3 +343,33 @@ def test_readme_gunicorn_table_is_generated_from_the_code(command):
     embedded = readme.split("<!-- gunicorn-reference:start -->\n", 1)[1].split("<!-- gunicorn-reference:end -->", 1)[0]
     assert embedded == generated, "README's gunicorn table is stale: paste `wsgihost --gunicorn-reference` into it"
     assert generated.count("\n| `") == 121
+
+
+def test_the_readmes_worked_example_starts_unchanged(command, site, tmp_path):
+    from wsgihost.pytest_plugin import start_server as launch
+
+    from frameworks import venv_args
+    from testsite import free_port
+
+    example = REPO / "examples" / "gunicorn"
+    config = (example / "gunicorn.conf.py").read_text()
+    assert config in (REPO / "README.md").read_text(), "the README shows examples/gunicorn/gunicorn.conf.py"
+    port, sock = free_port(), tmp_path / "shop.sock"
+    env = {**os.environ, "BIND": f"127.0.0.1:{port},unix:{sock}", "WEB_CONCURRENCY": "2"}
+    server = launch(command, args=[*venv_args(), "shop:app"], cwd=example, env=env, log_dir=tmp_path,
+                    bind=False)
+    try:
+        answer = requests.get(f"http://127.0.0.1:{port}/cart", headers={"X-Request-Id": "r-42"}, timeout=5)
+        assert answer.text == "shop\n"
+        via_unix = subprocess.run(["curl", "-s", "--unix-socket", str(sock), "http://x/"],
+                                  capture_output=True, text=True, timeout=10)
+        assert via_unix.stdout == "shop\n"
+        assert wait_for(lambda: "INFO shop: GET /cart answered 200 in" in server.log()
+                        and '"GET /cart' in server.log(), timeout=5), server.log()
+        log = server.log()
+        assert "shop: starting 2 workers of 4 threads" in log
+        assert "shop: worker" in log and "forked into slot 1" in log
+        assert re.search(r'127\.0\.0\.1 r-42 "GET /cart HTTP/1\.1" 200 5 \d+ms', log), log
+    finally:
+        assert server.stop() == 0
+    assert "shop: worker" in server.log() and "exits" in server.log()
