@@ -58,7 +58,15 @@ def test_a_stuck_call_is_reported_with_its_stack_before_the_worker_is_replaced(s
             worker.log.warning("worker_abort ran in %s", worker.pid)
     ''')
     server = start_server("--timeout", "1", "--workers", "1", "stuckapp:application")
-    stuck = threading.Thread(target=lambda: requests.get(server.url + "/stuck", timeout=15))
+    outcomes = []
+
+    def fetch(path):
+        try:
+            outcomes.append(requests.get(server.url + path, timeout=15).status_code)
+        except requests.ConnectionError:
+            outcomes.append("closed")
+
+    stuck = threading.Thread(target=fetch, args=("/stuck",))
     stuck.start()
     assert wait_for(lambda: "worker_abort ran" in server.log(), timeout=10), server.log()
     log = server.log()
@@ -68,14 +76,17 @@ def test_a_stuck_call_is_reported_with_its_stack_before_the_worker_is_replaced(s
     assert re.search(f'File "{re.escape(str(site / "stuckapp.py"))}", line [67], in spin_forever', report), report
     assert report.index("in spin_forever") < report.index("worker_abort ran")
     stuck.join()
+    # The stuck call's connection is closed, not left hanging.
+    assert outcomes == ["closed"]
     # The worker is replaced; the replacement serves.
     assert requests.get(server.url + "/", timeout=5).text == "ok"
     # A hook that hangs counts against --timeout like the request it runs for.
-    hooked = threading.Thread(target=lambda: requests.get(server.url + "/hook", timeout=15))
+    hooked = threading.Thread(target=fetch, args=("/hook",))
     hooked.start()
     assert wait_for(lambda: "in wait_in_pre_request" in server.log(), timeout=10), server.log()
     assert '"GET /hook HTTP/1.1"' in server.log()
     hooked.join()
+    assert outcomes == ["closed", "closed"]
 
 
 def test_a_hook_that_hangs_in_a_worker_is_dumped_and_the_worker_replaced(start_server, site):

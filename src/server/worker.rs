@@ -191,12 +191,7 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
             setup.reporter.send(Message::Heartbeat);
             last_heartbeat = Instant::now();
         }
-        let stuck_before = stuck_fds.len();
         let reason = retire_reason(config, &context, max_requests, &mut stuck_fds);
-        for &fd in &stuck_fds[stuck_before..] {
-            // SAFETY: shutting down (not closing) a socket a stuck thread still owns.
-            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
-        }
         if let Some(reason) = reason
             && !replacement_asked
         {
@@ -217,7 +212,7 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         Ending::Stop => crate::log_info!("worker {pid}: finishing in-flight requests"),
     }
     context.event_loop.stop();
-    let finished = wait_for_threads(&running, stuck_fds.len(), config.graceful_timeout());
+    let finished = wait_for_threads(&running, config, &mut stuck_fds);
     let _ = hooks::worker_hook("worker_exit");
     if !finished {
         crate::log_error!("worker {pid}: requests still running after --graceful-timeout; exiting");
@@ -237,28 +232,42 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
     Ok(0)
 }
 
-/// Why this worker should be replaced, if it should. Sockets of app calls stuck past
-/// --timeout not seen before are added to `stuck_fds`.
+/// App calls stuck past --timeout that were not seen before: their stacks are reported
+/// (then worker_abort runs), their sockets shut down and added to `stuck_fds`. Returns
+/// how many there were.
+fn end_stuck_calls(config: &Config, stuck_fds: &mut Vec<i32>) -> usize {
+    let Some(limit) = config.app_timeout() else {
+        return 0;
+    };
+    let stuck: Vec<i32> = activity::stuck(limit)
+        .into_iter()
+        .filter(|fd| !stuck_fds.contains(fd))
+        .collect();
+    if stuck.is_empty() {
+        return 0;
+    }
+    super::hang::report(limit);
+    for &fd in &stuck {
+        // SAFETY: shutting down (not closing) a socket a stuck thread still owns.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+    stuck_fds.extend(&stuck);
+    stuck.len()
+}
+
+/// Why this worker should be replaced, if it should (stuck calls are ended on the way).
 fn retire_reason(
     config: &Config,
     context: &Context,
     max_requests: u64,
     stuck_fds: &mut Vec<i32>,
 ) -> Option<String> {
-    if let Some(limit) = config.app_timeout() {
-        let stuck: Vec<i32> = activity::stuck(limit)
-            .into_iter()
-            .filter(|fd| !stuck_fds.contains(fd))
-            .collect();
-        if !stuck.is_empty() {
-            super::hang::report(limit);
-            stuck_fds.extend(&stuck);
-            return Some(format!(
-                "{} app call(s) made no progress for over --timeout {:?}; closing those connections",
-                stuck.len(),
-                limit
-            ));
-        }
+    let stuck = end_stuck_calls(config, stuck_fds);
+    if stuck > 0 {
+        return Some(format!(
+            "{stuck} app call(s) made no progress for over --timeout {}s; closing those connections",
+            config.timeout
+        ));
     }
     let served = context.requests.load(Ordering::Relaxed);
     if config.max_requests > 0 && served >= max_requests {
@@ -321,13 +330,14 @@ fn start_threads(context: &Arc<Context>, threads: usize) -> Result<Running> {
     Ok(running)
 }
 
-/// Waits until at most `allowed` threads still run (stuck ones are not waited for), up to
-/// `timeout`; a second SIGINT or a SIGQUIT meanwhile exits at once.
-fn wait_for_threads(running: &Running, allowed: usize, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+/// Waits until only the threads stuck in app calls still run (they are not waited for),
+/// up to --graceful-timeout; calls that get stuck meanwhile are reported and ended as
+/// while serving. A second SIGINT or a SIGQUIT meanwhile exits at once.
+fn wait_for_threads(running: &Running, config: &Config, stuck_fds: &mut Vec<i32>) -> bool {
+    let deadline = Instant::now() + config.graceful_timeout();
     let (count, done) = &**running;
     let mut guard = count.lock().unwrap_or_else(|p| p.into_inner());
-    while *guard > allowed {
+    while *guard > stuck_fds.len() {
         let now = Instant::now();
         if now >= deadline {
             return false;
@@ -342,6 +352,9 @@ fn wait_for_threads(running: &Running, allowed: usize, timeout: Duration) -> boo
             .wait_timeout(guard, TICK.min(deadline - now))
             .unwrap_or_else(|p| p.into_inner())
             .0;
+        drop(guard);
+        end_stuck_calls(config, stuck_fds);
+        guard = count.lock().unwrap_or_else(|p| p.into_inner());
     }
     true
 }
