@@ -3,6 +3,7 @@
 //! worker a background thread writes what request threads buffer, so a slow terminal,
 //! disk or pipe never blocks a request. The master has no threads and writes directly.
 mod format;
+pub mod mark;
 mod throttle;
 mod writer;
 
@@ -190,6 +191,15 @@ pub fn log(level: Level, message: &str) {
             Some(logger) => writer::write_counted(&logger.errors, &line),
             None => writer::write_counted(&Sink::stderr(), &line),
         }
+    }
+}
+
+/// A log mark (see mark.rs): after every line logged so far, whatever the level.
+fn write_mark(line: &[u8]) {
+    if !writer::append_mark(line)
+        && let Some(logger) = LOGGER.get()
+    {
+        writer::write_counted(&logger.errors, line);
     }
 }
 

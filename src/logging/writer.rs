@@ -169,6 +169,8 @@ struct Writer {
     format: super::Format,
     buffers: Mutex<Vec<Buffer>>,
     error_lines: Mutex<Vec<u8>>,
+    /// Log marks, written after the lines collected with them.
+    marks: Mutex<Vec<u8>>,
     wanted: Mutex<bool>,
     wake: Condvar,
     stopping: AtomicBool,
@@ -198,6 +200,7 @@ pub fn start(access: Option<Arc<Sink>>, errors: Arc<Sink>, format: super::Format
         format,
         buffers: Mutex::new(Vec::new()),
         error_lines: Mutex::new(Vec::new()),
+        marks: Mutex::new(Vec::new()),
         wanted: Mutex::new(false),
         wake: Condvar::new(),
         stopping: AtomicBool::new(false),
@@ -267,6 +270,17 @@ pub fn append_error(line: &[u8]) -> bool {
     true
 }
 
+/// Appends a log mark, to be written after every line appended before it, and wakes the
+/// writer. False when no writer thread runs.
+pub fn append_mark(line: &[u8]) -> bool {
+    let Some(writer) = running() else {
+        return false;
+    };
+    lock(&writer.marks).extend_from_slice(line);
+    writer.nudge();
+    true
+}
+
 /// Writes the pending error lines now, from the calling thread: before something writes to
 /// the error log's descriptor directly (faulthandler), so the lines keep their order.
 pub fn flush_errors() {
@@ -313,7 +327,10 @@ impl Writer {
             }
             // Read before collecting: lines appended before `stop` are in this sweep.
             let stopping = self.stopping.load(Ordering::Acquire);
+            // Taken before collecting: the lines logged before a mark are in this sweep.
+            let marks = std::mem::take(&mut *lock(&self.marks));
             self.collect(&mut spares);
+            write_counted(&self.errors, &marks);
             report_losses(&mut last_report, self.format);
             if stopping {
                 self.collect(&mut spares);

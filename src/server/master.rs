@@ -106,6 +106,7 @@ enum Role {
 /// forked worker, which returns through here too) the worker's.
 pub fn run(config: &Config) -> Result<i32> {
     signals::catch(&MASTER_SIGNALS);
+    crate::logging::mark::catch();
     if let Some(venv) = &config.venv {
         // Checked here too, so a version mismatch is one clear line before any fork.
         interpreter::venv_python(venv)?;

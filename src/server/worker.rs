@@ -92,6 +92,7 @@ pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
         super::proctitle::set(&format!("wsgihost: worker [{name}]"));
     }
     crate::logging::start_writer_thread();
+    crate::logging::mark::listen();
     if let Some(slot) = setup.metrics_slot {
         crate::instrument::metrics::use_slot(slot, config.worker_threads());
     }
