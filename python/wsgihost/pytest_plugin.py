@@ -4,28 +4,42 @@ The server runs as it runs in production - a child process with its workers, thr
 static mounts and limits - not a development server in a thread. Nothing races for a port:
 the plugin binds a free port itself and hands the listening socket to the server
 (``--bind fd://N``), and waits for the server to say it serves (systemd's readiness
-protocol, ``NOTIFY_SOCKET``). Each test's report carries what the server logged during
-that test when it fails; with ``wsgihost_fail_on_traceback`` a test fails when the server
-logged a Python traceback during it. Servers are stopped with SIGTERM and waited for, and
-a server whose pytest dies is stopped by the kernel (PR_SET_PDEATHSIG).
+protocol, ``NOTIFY_SOCKET``). The server runs in the pytest rootdir (or ``wsgihost_chdir``),
+which is on its sys.path, as the app's own imports expect.
+
+Each test gets the server's lines from its own time span: at the end of each phase the
+plugin asks every worker to write out what it has buffered and waits for the worker's
+mark in the log (a log sequence number, not a timer). A failing test's report shows them.
+A test fails when, during it, the server logged a Python traceback (an app that raised: a
+500) or the app logged a record at ERROR or above through Python's logging (Django's
+``django.request`` too, so a 500 under DEBUG=False counts), unless the test is marked
+``@pytest.mark.wsgihost_allow_errors``.
 
 Configuration (pytest.ini, or [tool.pytest.ini_options] in pyproject.toml)::
 
     wsgihost_app = mysite.wsgi:application
     wsgihost_args = --workers 2 --static /static=staticfiles
-    wsgihost_fail_on_traceback = true
+    wsgihost_chdir = src                 # relative to the rootdir; default: the rootdir
+    wsgihost_fail_on_errors = true       # the default
+    wsgihost_scripts_only = false        # true: no app, ./wsgipython scripts and ./html
 
 Fixtures:
 
-- ``wsgihost_server``: the server for ``wsgihost_app`` and ``wsgihost_args``, started once
-  per session (per xdist worker) and shared by the tests that use it.
+- ``wsgihost_server`` (session): the server for ``wsgihost_app`` and ``wsgihost_args``,
+  started once per session (per xdist worker) and shared by every test and session
+  fixture that uses it. Pick this one.
+- ``wsgihost_test_server`` (function): for a test marked
+  ``@pytest.mark.wsgihost(args=[...], app=..., env={...})``, a server of its own with those
+  settings, stopped when the test ends; the session server when the marker changes nothing.
 - ``wsgihost``: a factory, ``wsgihost(app=None, args=(), cwd=None, env=None)``, for servers
   with other flags; they are stopped when the test ends.
-- ``wsgihost_app`` and ``wsgihost_args``: override these fixtures to choose the app and
-  flags in code instead of in the ini file.
+- ``wsgihost_app`` and ``wsgihost_args`` (session): override these fixtures to choose the
+  app and flags in code instead of in the ini file.
 """
+import argparse
 import ctypes
 import os
+import re
 import shlex
 import signal
 import socket
@@ -39,26 +53,53 @@ from pathlib import Path
 import pytest
 
 TRACEBACK = "Traceback (most recent call last)"
+#: How a record that the app logged at ERROR starts in the log (see _pytest_capture.py).
+APP_ERROR = "wsgihost-pytest: the app logged"
+#: The server config file that adds the error capture (and runs the project's own).
+CAPTURE_CONFIG = Path(__file__).with_name("_pytest_capture.py")
+#: Asks a worker to write out its buffered log lines, then a mark (see logging/mark.rs).
+LOG_MARK_SIGNAL = signal.SIGRTMIN + 6
+_MARK = re.compile(rb"wsgihost: log mark (\d+) (\d+)\n")
+#: How long a flush waits for a worker's mark (a worker that is busy booting or dying).
+_MARK_WAIT = 5.0
+_OUR_FIXTURES = {"wsgihost_server", "wsgihost_test_server", "wsgihost"}
 
 
 def pytest_addoption(parser):
     parser.addini("wsgihost_app", "WSGI application the wsgihost_server fixture serves "
-                  "(module:callable); unset: drop-in scripts and static files of the "
-                  "working directory")
+                  "(module:callable)")
     parser.addini("wsgihost_args", "extra wsgihost flags for the wsgihost_server fixture",
                   type="args", default=[])
+    parser.addini("wsgihost_chdir", "the servers' working directory, relative to the "
+                  "rootdir (default: the rootdir)", default="")
+    parser.addini("wsgihost_scripts_only", "wsgihost_server without an app: drop-in "
+                  "scripts (./wsgipython) and static files (./html)", type="bool",
+                  default=False)
     parser.addini("wsgihost_command", "how to run the server (default: this Python's "
                   "wsgihost, `python -m wsgihost`)", type="args", default=[])
-    parser.addini("wsgihost_fail_on_traceback", "fail a test during which the server "
-                  "logged a Python traceback", type="bool", default=False)
+    parser.addini("wsgihost_fail_on_errors", "fail a test during which the server logged "
+                  "a traceback or the app logged at ERROR", type="bool", default=True)
+    parser.addini("wsgihost_fail_on_traceback", "older name of wsgihost_fail_on_errors",
+                  type="bool", default=None)
     parser.addini("wsgihost_start_timeout", "seconds a server may take to start",
                   default="60")
     group = parser.getgroup("wsgihost")
+    group.addoption("--wsgihost-allow-errors", action="store_true", default=False,
+                    help="do not fail tests for errors the server or the app logged")
     group.addoption("--wsgihost-fail-on-traceback", action="store_true", default=None,
-                    help="fail a test during which the server logged a Python traceback")
+                    help=argparse.SUPPRESS)
     group.addoption("--wsgihost-command", default=None,
                     help="how to run the server, e.g. path/to/wsgihost (a shell-quoted "
                          "command)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "wsgihost_allow_errors: the server or the app may log errors during "
+        "this test (a 500 it provokes on purpose)")
+    config.addinivalue_line(
+        "markers", "wsgihost(app=None, args=None, env=None): the settings of this test's "
+        "wsgihost_test_server")
 
 
 class WsgihostServer:
@@ -70,6 +111,9 @@ class WsgihostServer:
         self.host = "127.0.0.1"
         self.log_path = Path(log_path)
         self.command = command
+        self._marks_asked = {}
+        self._marks_seen = {}
+        self._scanned = 0
 
     @property
     def pid(self):
@@ -91,11 +135,51 @@ class WsgihostServer:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def log_since(self, offset):
+        """What the server printed after byte `offset` (without log marks)."""
         if not self.log_path.exists():
             return ""
         with open(self.log_path, "rb") as log:
             log.seek(offset)
-            return log.read().decode(errors="replace")
+            return _MARK.sub(b"", log.read()).decode(errors="replace")
+
+    def worker_pids(self):
+        """The worker processes (the master's children)."""
+        pids = []
+        try:
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                pids += [int(pid) for pid in (task / "children").read_text().split()]
+        except OSError:
+            pass
+        return pids
+
+    def flush_log(self):
+        """Returns once every line each worker logged before this call is in the log."""
+        if self.process.poll() is not None:
+            return
+        waiting = {}
+        for pid in self.worker_pids():
+            try:
+                os.kill(pid, LOG_MARK_SIGNAL)
+            except ProcessLookupError:
+                continue
+            self._marks_asked[pid] = waiting[pid] = self._marks_asked.get(pid, 0) + 1
+        deadline = time.monotonic() + _MARK_WAIT
+        while waiting and time.monotonic() < deadline:
+            self._scan_marks()
+            waiting = {pid: n for pid, n in waiting.items()
+                       if self._marks_seen.get(pid, 0) < n and _is_running(pid)}
+            if waiting:
+                time.sleep(0.0005)
+
+    def _scan_marks(self):
+        with open(self.log_path, "rb") as log:
+            log.seek(self._scanned)
+            new = log.read()
+        complete = new[:new.rfind(b"\n") + 1]
+        self._scanned += len(complete)
+        for pid, count in _MARK.findall(complete):
+            pid, count = int(pid), int(count)
+            self._marks_seen[pid] = max(self._marks_seen.get(pid, 0), count)
 
     def reload(self):
         """A rolling reload (SIGHUP): new workers with the code on disk now."""
@@ -116,10 +200,23 @@ class WsgihostServer:
         return f"<wsgihost {self.base_url} pid {self.pid}>"
 
 
+def _is_running(pid):
+    """Alive and not a zombie (a worker that exited but was not yet reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:][:1] not in ("Z", "X")
+
+
 def _die_with_parent():
     """In the child before exec: the kernel sends SIGTERM if pytest goes away first."""
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ServerDidNotStart(RuntimeError):
+    """wsgihost exited, or did not serve in time; the message holds its log."""
 
 
 def start_server(command, args=(), app=None, cwd=None, env=None, log_dir=None, bind=True,
@@ -182,21 +279,51 @@ def _wait_until_ready(server, readiness, timeout):
         except socket.timeout:
             pass
         if server.process.poll() is not None:
-            raise RuntimeError(f"wsgihost exited with code {server.process.returncode} "
-                               f"before serving:\n{server.log()}")
-    raise RuntimeError(f"wsgihost did not serve within {timeout} s:\n{server.log()}")
+            raise ServerDidNotStart(f"wsgihost exited with code {server.process.returncode}"
+                                    f" before serving:\n{server.log()}")
+    raise ServerDidNotStart(f"wsgihost did not serve within {timeout} s:\n{server.log()}")
 
 
 def _command(config):
-    given = config.getoption("wsgihost_command") if hasattr(config, "getoption") else None
+    given = config.getoption("wsgihost_command")
     if given:
         return shlex.split(given)
     return config.getini("wsgihost_command") or [sys.executable, "-m", "wsgihost"]
 
 
-def _fail_on_traceback(config):
-    option = config.getoption("wsgihost_fail_on_traceback")
-    return option if option is not None else config.getini("wsgihost_fail_on_traceback")
+def _fail_on_errors(config):
+    if config.getoption("wsgihost_allow_errors"):
+        return False
+    if config.getoption("wsgihost_fail_on_traceback"):
+        return True
+    older = config.getini("wsgihost_fail_on_traceback")
+    return config.getini("wsgihost_fail_on_errors") if older is None else older
+
+
+def _with_error_capture(args, cwd):
+    """`args` with the plugin's config file in front of the project's: returns (args, env).
+    The project's file is the one `-c/--config` names, else ./gunicorn.conf.py; a TOML
+    config is left as it is (then only tracebacks are caught, not logged errors)."""
+    args = list(args)
+    inner = None
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") and i + 1 < len(args):
+            inner, del_range = args[i + 1], slice(i, i + 2)
+        elif arg.startswith("--config="):
+            inner, del_range = arg.split("=", 1)[1], slice(i, i + 1)
+        elif arg.startswith("-c") and len(arg) > 2:
+            inner, del_range = arg[2:], slice(i, i + 1)
+        else:
+            continue
+        break
+    if inner is not None:
+        if not inner.endswith(".py"):
+            return args, {}
+        del args[del_range]
+        inner = str(Path(cwd, inner))
+    elif Path(cwd, "gunicorn.conf.py").is_file():
+        inner = str(Path(cwd, "gunicorn.conf.py"))
+    return ["-c", str(CAPTURE_CONFIG), *args], {"WSGIHOST_PYTEST_CONFIG": inner or ""}
 
 
 class _Servers:
@@ -208,27 +335,83 @@ class _Servers:
         self.shared = {}
         self.command = _command(config)
         self.start_timeout = float(config.getini("wsgihost_start_timeout"))
+        self.cwd = Path(config.rootpath, config.getini("wsgihost_chdir") or ".")
+        self.capture = _fail_on_errors(config)
+        #: Every server started, with how far its log has been handed to tests.
+        self.cursors = {}
 
-    def start(self, **kwargs):
+
+    def start(self, app=None, args=(), cwd=None, env=None, **kwargs):
         kwargs.setdefault("log_dir", self.log_dir)
         kwargs.setdefault("start_timeout", self.start_timeout)
-        return start_server(self.command, **kwargs)
-
-    def shared_server(self, app, args):
-        key = (app, tuple(args), os.getcwd())
-        server = self.shared.get(key)
-        if server is None or server.process.poll() is not None:
-            server = self.shared[key] = self.start(app=app, args=args)
+        cwd = Path(cwd or self.cwd)
+        environment = dict(os.environ if env is None else env)
+        if self.capture:
+            args, extra = _with_error_capture(args, cwd)
+            environment.update(extra)
+        server = start_server(self.command, app=app, args=args, cwd=cwd, env=environment,
+                              **kwargs)
+        self.cursors[server] = 0
         return server
 
+    def shared_server(self, app, args):
+        if app is None and not self.config.getini("wsgihost_scripts_only"):
+            pytest.exit("wsgihost_server: no application. Set wsgihost_app = "
+                        "module:callable in pytest.ini (or [tool.pytest.ini_options]), or "
+                        "override the wsgihost_app fixture; for drop-in scripts and static "
+                        "files only, set wsgihost_scripts_only = true",
+                        returncode=pytest.ExitCode.USAGE_ERROR)
+        key = (app, tuple(args))
+        server = self.shared.get(key)
+        if isinstance(server, ServerDidNotStart):
+            pytest.exit(str(server), returncode=pytest.ExitCode.USAGE_ERROR)
+        if server is None or server.process.poll() is not None:
+            try:
+                server = self.start(app=app, args=args)
+            except ServerDidNotStart as failure:
+                # Said once, and the session ends: every test would fail the same way.
+                message = (f"wsgihost_server (wsgihost_app = {app}, wsgihost_args = "
+                           f"{shlex.join(args)}, in {self.cwd}) did not start, while setting"
+                           f" up {self.config.stash.get(_CURRENT_TEST, '?')}: {failure}")
+                self.shared[key] = ServerDidNotStart(message)
+                pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
+            self.shared[key] = server
+        return server
+
+    def mark_start(self):
+        """A test begins: what was logged before is not its, and stopped servers that
+        were not shared are forgotten."""
+        shared = set(s for s in self.shared.values() if isinstance(s, WsgihostServer))
+        for server in list(self.cursors):
+            if server.process.poll() is not None and server not in shared:
+                del self.cursors[server]
+            else:
+                self.cursors[server] = server.log_size()
+
     def stop_all(self):
-        for server in self.shared.values():
+        for server in self.cursors:
             server.stop()
         self.shared.clear()
+        self.cursors.clear()
+
+    def take_lines(self, servers):
+        """What each of `servers` logged since the last call, once flushed: (server, text)."""
+        taken = []
+        for server in servers:
+            if server not in self.cursors:
+                continue
+            server.flush_log()
+            end = server.log_size()
+            text = server.log_since(self.cursors[server]) if end > self.cursors[server] else ""
+            self.cursors[server] = end
+            taken.append((server, text))
+        return taken
 
 
 _SERVERS = pytest.StashKey()
-_WATCHED = pytest.StashKey()
+_STARTED = pytest.StashKey()
+#: The test being set up or run, for errors that a session fixture meets.
+_CURRENT_TEST = pytest.StashKey()
 
 
 @pytest.fixture(scope="session")
@@ -239,29 +422,53 @@ def _wsgihost_servers(request, tmp_path_factory):
     servers.stop_all()
 
 
-def _watch(request, server):
-    """Remembers where the server's log stood when the test began (for its report)."""
-    request.node.stash.setdefault(_WATCHED, []).append((server, server.log_size()))
-
-
-@pytest.fixture
+@pytest.fixture(scope="session")
 def wsgihost_app(pytestconfig):
     """The application `wsgihost_server` serves: the `wsgihost_app` ini setting."""
     return pytestconfig.getini("wsgihost_app") or None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def wsgihost_args(pytestconfig):
     """Extra flags for `wsgihost_server`: the `wsgihost_args` ini setting."""
     return list(pytestconfig.getini("wsgihost_args"))
 
 
+@pytest.fixture(scope="session")
+def wsgihost_server(_wsgihost_servers, wsgihost_app, wsgihost_args):
+    """The production server for `wsgihost_app` with `wsgihost_args`, started once per
+    session (per xdist worker) and shared by every test that asks for it."""
+    return _wsgihost_servers.shared_server(wsgihost_app, wsgihost_args)
+
+
 @pytest.fixture
-def wsgihost_server(request, _wsgihost_servers, wsgihost_app, wsgihost_args):
-    """The production server for `wsgihost_app` with `wsgihost_args`, shared by every test
-    of the session that asks for the same configuration."""
-    server = _wsgihost_servers.shared_server(wsgihost_app, wsgihost_args)
-    _watch(request, server)
+def wsgihost_test_server(request, _wsgihost_servers, wsgihost_app, wsgihost_args):
+    """This test's server: the session's, unless the test is marked
+    ``@pytest.mark.wsgihost(app=..., args=[...], env={...})`` with other settings; then one
+    of its own, stopped when the test ends."""
+    marker = request.node.get_closest_marker("wsgihost")
+    settings = dict(marker.kwargs) if marker else {}
+    app = settings.pop("app", wsgihost_app)
+    args = list(settings.pop("args", wsgihost_args))
+    env = settings.pop("env", None)
+    if settings:
+        raise pytest.UsageError(f"@pytest.mark.wsgihost: unknown {', '.join(settings)} "
+                                "(it takes app, args and env)")
+    if (app, args, env) == (wsgihost_app, wsgihost_args, None):
+        yield _wsgihost_servers.shared_server(app, args)
+        return
+    server = _start_for_test(request, _wsgihost_servers, app=app, args=args,
+                             env=None if env is None else {**os.environ, **env})
+    yield server
+    server.stop()
+
+
+def _start_for_test(request, servers, **settings):
+    try:
+        server = servers.start(**settings)
+    except ServerDidNotStart as failure:
+        pytest.fail(str(failure), pytrace=False)
+    request.node.stash.setdefault(_STARTED, []).append(server)
     return server
 
 
@@ -272,9 +479,9 @@ def wsgihost(request, _wsgihost_servers):
     started = []
 
     def start(app=None, args=(), cwd=None, env=None, **kwargs):
-        server = _wsgihost_servers.start(app=app, args=list(args), cwd=cwd, env=env, **kwargs)
+        server = _start_for_test(request, _wsgihost_servers, app=app, args=list(args),
+                                 cwd=cwd, env=env, **kwargs)
         started.append(server)
-        _watch(request, server)
         return server
 
     yield start
@@ -282,20 +489,48 @@ def wsgihost(request, _wsgihost_servers):
         server.stop()
 
 
+def _servers_of(item):
+    """The servers whose lines belong to `item`: those it started, and the shared ones
+    when it uses them (directly or through a fixture of its own)."""
+    servers = list(item.stash.get(_STARTED, []))
+    registry = item.config.stash.get(_SERVERS, None)
+    if registry is not None and _OUR_FIXTURES & set(getattr(item, "fixturenames", ())):
+        servers += [s for s in registry.shared.values() if isinstance(s, WsgihostServer)]
+    return servers
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.config.stash[_CURRENT_TEST] = item.nodeid
+    registry = item.config.stash.get(_SERVERS, None)
+    if registry is not None:
+        registry.mark_start()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Each phase's report gets the lines of its span (a passing setup's go with the
+    call); the call and the teardown fail for errors logged in their span."""
     outcome = yield
     report = outcome.get_result()
-    watched = item.stash.get(_WATCHED, [])
-    if not watched:
+    registry = item.config.stash.get(_SERVERS, None)
+    if registry is None or (call.when == "setup" and report.passed):
         return
-    logs = [(server, server.log_since(offset)) for server, offset in watched]
-    if (call.when == "call" and report.passed and _fail_on_traceback(item.config)
-            and any(TRACEBACK in text for _, text in logs)):
+    lines = [(server, text) for server, text in registry.take_lines(_servers_of(item)) if text]
+    errors = [text for _, text in lines if TRACEBACK in text or APP_ERROR in text]
+    if (errors and report.passed and _fail_on_errors(item.config)
+            and not item.get_closest_marker("wsgihost_allow_errors")):
         report.outcome = "failed"
-        report.longrepr = "the wsgihost server logged a traceback during this test:\n\n" + \
-            "\n".join(text for _, text in logs if TRACEBACK in text)
+        report.longrepr = ("the wsgihost server logged an error during this test (mark it "
+                           "@pytest.mark.wsgihost_allow_errors if that is expected):\n\n"
+                           + _first_error(errors[0]))
     if report.failed:
-        for server, text in logs:
-            if text:
-                report.sections.append((f"wsgihost log ({server.base_url})", text))
+        for server, text in lines:
+            report.sections.append((f"wsgihost log ({server.base_url})", text))
+
+
+def _first_error(text, most_lines=60):
+    """The log from the first error's line on, at most `most_lines` lines."""
+    at = min(i for i in (text.find(TRACEBACK), text.find(APP_ERROR)) if i >= 0)
+    start = text.rfind("\n", 0, at) + 1
+    return "\n".join(text[start:].splitlines()[:most_lines])

@@ -1,0 +1,342 @@
+"""The pytest plugin in a user's test suite (run in a pytester sandbox, as its own pytest
+process, against the server command under test): scopes, the working directory, each
+server line under the test that caused it, server-side errors failing their test, and
+configuration errors said once."""
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+HELLO_APP = '''
+import logging
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/boom":
+        raise ZeroDivisionError("the app divided by zero")
+    if path == "/logged":
+        logging.getLogger("shop.payments").error("card declined for order 7")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [path.encode()]
+'''
+
+
+@pytest.fixture
+def project(pytester, command):
+    """A user project: app.py at its root, a pytest.ini that points the plugin at it and at
+    the server command under test (binary or pip)."""
+    pytester.makefile(".py", app=HELLO_APP)
+    pytester.makefile(".ini", pytest=f"""
+        [pytest]
+        wsgihost_app = app:application
+        wsgihost_args = --venv {sys.prefix}
+        wsgihost_command = {" ".join(command)}
+    """)
+    return pytester
+
+
+def run(pytester, *args):
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=120)
+
+
+def leftovers(root):
+    """Server processes started in `root` still running after its pytest ended."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cwd.startswith(str(root)) and b"wsgihost" in cmdline:
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def test_one_session_server_serves_session_fixtures_and_every_test(project):
+    project.makeconftest("""
+        import pytest, requests
+
+        @pytest.fixture(scope="session")
+        def client(wsgihost_server):
+            session = requests.Session()
+            session.base = wsgihost_server.url("")
+            return session
+    """)
+    project.makepyfile(test_shop="""
+        import requests
+
+        PIDS = set()
+
+        def test_one(client, wsgihost_server):
+            assert client.get(client.base + "/one").text == "/one"
+            PIDS.add(wsgihost_server.pid)
+
+        def test_two(client, wsgihost_server):
+            assert client.get(client.base + "/two").text == "/two"
+            PIDS.add(wsgihost_server.pid)
+
+        def test_the_same_server_served_both():
+            assert len(PIDS) == 1
+    """)
+    result = run(project)
+    result.assert_outcomes(passed=3)
+    assert leftovers(project.path) == []
+
+
+def test_the_server_runs_in_the_rootdir_when_pytest_starts_in_a_subdirectory(project, monkeypatch):
+    tests = project.mkdir("tests")
+    (tests / "test_from_below.py").write_text(textwrap.dedent("""
+        import os, requests
+
+        def test_app_imported_from_the_rootdir(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/here")).text == "/here"
+            assert os.readlink(f"/proc/{wsgihost_server.pid}/cwd") == str(wsgihost_server_root())
+
+        def wsgihost_server_root():
+            from pathlib import Path
+            return Path(__file__).resolve().parent.parent
+    """))
+    monkeypatch.chdir(tests)
+    result = run(project)
+    result.assert_outcomes(passed=1)
+
+
+def test_wsgihost_chdir_chooses_the_working_directory(project):
+    src = project.mkdir("src")
+    (src / "app.py").write_text(HELLO_APP.replace("[path.encode()]", "[b'from src' + path.encode()]"))
+    ini = (project.path / "pytest.ini").read_text()
+    (project.path / "pytest.ini").write_text(ini + "\nwsgihost_chdir = src\n")
+    project.makepyfile(test_src="""
+        import requests
+
+        def test_served_from_src(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/x")).text == "from src/x"
+    """)
+    run(project).assert_outcomes(passed=1)
+
+
+def test_a_failing_test_shows_the_server_lines_of_its_own_span_only(project):
+    project.makepyfile(test_lines="""
+        import requests
+
+        def test_first(wsgihost_server):
+            for _ in range(3):
+                assert requests.get(wsgihost_server.url("/first-test")).status_code == 200
+
+        def test_second_fails_right_after_its_request(wsgihost_server):
+            requests.get(wsgihost_server.url("/second-test"))
+            assert False, "fails at once"
+
+        def test_third(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/third-test")).status_code == 200
+    """)
+    result = run(project)
+    result.assert_outcomes(passed=2, failed=1)
+    report = result.stdout.str()
+    section = report[report.index("wsgihost log (http://127.0.0.1:"):]
+    section = section[:section.index("short test summary")]
+    # The request made just before the failure is there, though the access log's writer
+    # sweeps only every 0.1 s: the plugin waited for the worker's mark.
+    assert '"GET /second-test HTTP/1.1" 200' in section
+    assert "/first-test" not in section and "/third-test" not in section
+    assert "log mark" not in section
+
+
+def test_server_side_errors_fail_the_test_that_caused_them(project):
+    project.makepyfile(test_errors="""
+        import pytest, requests
+
+        def test_a_500_with_a_traceback(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/boom")).status_code == 500
+
+        def test_an_error_the_app_logged(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/logged")).status_code == 200
+
+        @pytest.mark.wsgihost_allow_errors
+        def test_an_expected_500(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/boom")).status_code == 500
+
+        def test_a_quiet_one_after_them(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/fine")).status_code == 200
+    """)
+    result = run(project)
+    result.assert_outcomes(passed=2, failed=2)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*FAILED test_errors.py::test_a_500_with_a_traceback*",
+        "*FAILED test_errors.py::test_an_error_the_app_logged*",
+    ])
+    assert "ZeroDivisionError: the app divided by zero" in out
+    assert "ERROR through shop.payments: card declined for order 7" in out
+    # --wsgihost-allow-errors turns it off for a run.
+    run(project, "--wsgihost-allow-errors").assert_outcomes(passed=4)
+
+
+DJANGO_SETTINGS = '''
+SECRET_KEY = "only-for-this-test"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+ROOT_URLCONF = "djangoapp"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+'''
+
+DJANGO_APP = '''
+import os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djangosettings")
+from django.core.wsgi import get_wsgi_application
+from django.http import HttpResponse
+from django.urls import path
+
+def ok(request):
+    return HttpResponse("ok")
+
+def broken(request):
+    raise KeyError("missing basket")
+
+urlpatterns = [path("ok", ok), path("broken", broken)]
+application = get_wsgi_application()
+'''
+
+
+def test_a_django_500_under_debug_false_fails_its_test(project):
+    project.makepyfile(djangosettings=DJANGO_SETTINGS, djangoapp=DJANGO_APP)
+    ini = (project.path / "pytest.ini").read_text()
+    (project.path / "pytest.ini").write_text(ini.replace("app:application", "djangoapp:application"))
+    project.makepyfile(test_django="""
+        import requests
+
+        def test_broken_view(wsgihost_server):
+            response = requests.get(wsgihost_server.url("/broken"))
+            assert response.status_code == 500
+            assert "Traceback" not in response.text  # DEBUG=False: nothing in the page
+
+        def test_ok_view(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/ok")).text == "ok"
+    """)
+    result = run(project)
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "ERROR through django.request: Internal Server Error: /broken" in out
+    assert "KeyError: 'missing basket'" in out
+
+
+def test_the_projects_gunicorn_conf_py_still_applies(project):
+    (project.path / "gunicorn.conf.py").write_text(textwrap.dedent("""
+        workers = 2
+
+        def post_worker_init(worker):
+            worker.log.info("project hook ran in %s", worker.pid)
+    """))
+    project.makepyfile(test_conf="""
+        import requests
+
+        def test_two_workers_and_the_hook(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/")).status_code == 200
+            log = wsgihost_server.log()
+            assert "2 workers" in log
+            assert log.count("project hook ran in") == 2
+    """)
+    run(project).assert_outcomes(passed=1)
+
+
+def test_a_wrong_app_path_is_one_error_and_the_session_stops(project):
+    ini = (project.path / "pytest.ini").read_text()
+    (project.path / "pytest.ini").write_text(ini.replace("app:application", "nosuchmodule:app"))
+    project.makepyfile(test_many="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(5))
+        def test_each(wsgihost_server, n):
+            pass
+    """)
+    result = run(project)
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
+    assert out.count("did not start") == 1, out
+    assert "nosuchmodule" in out
+    assert "while setting up test_many.py::test_each[0]" in out
+    assert leftovers(project.path) == []
+
+
+def test_an_unset_app_names_the_ini_option_unless_scripts_only(project):
+    ini = (project.path / "pytest.ini").read_text()
+    (project.path / "pytest.ini").write_text(ini.replace("wsgihost_app = app:application\n", ""))
+    project.makepyfile(test_scripts="""
+        import requests
+
+        def test_script(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/hello.py")).text == "a drop-in script"
+
+        def test_another(wsgihost_server):
+            pass
+    """)
+    result = run(project)
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
+    assert out.count("Set wsgihost_app = module:callable") == 1, out
+    assert "wsgihost_scripts_only = true" in out
+
+    (project.path / "wsgipython").mkdir()
+    (project.path / "wsgipython" / "hello.py").write_text(textwrap.dedent("""
+        def application(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"a drop-in script"]
+    """))
+    (project.path / "html").mkdir()
+    (project.path / "pytest.ini").write_text(
+        (project.path / "pytest.ini").read_text() + "\nwsgihost_scripts_only = true\n")
+    run(project).assert_outcomes(passed=2)
+
+
+def test_the_function_server_is_the_session_one_unless_its_marker_changes_settings(project):
+    project.makepyfile(test_scopes="""
+        import pytest, requests
+
+        SESSION = []
+
+        def test_session(wsgihost_server):
+            SESSION.append(wsgihost_server.pid)
+
+        def test_unmarked_reuses_it(wsgihost_test_server):
+            assert wsgihost_test_server.pid == SESSION[0]
+
+        @pytest.mark.wsgihost(args=["--threads", "1"])
+        def test_marked_gets_its_own(wsgihost_test_server):
+            assert wsgihost_test_server.pid != SESSION[0]
+            assert "x 1 thread" in wsgihost_test_server.log()
+            assert requests.get(wsgihost_test_server.url("/own")).text == "/own"
+
+        @pytest.mark.wsgihost(env={"SHOP_MODE": "test"}, args=["--threads", "2"])
+        def test_marked_with_env(wsgihost_test_server):
+            assert wsgihost_test_server.pid != SESSION[0]
+            environ = open(f"/proc/{wsgihost_test_server.pid}/environ", "rb").read()
+            assert b"SHOP_MODE=test" in environ.split(b"\\0")
+    """)
+    run(project).assert_outcomes(passed=4)
+
+
+def test_an_app_that_crashes_at_import_is_one_error_naming_the_test(project):
+    (project.path / "app.py").write_text("raise RuntimeError('the settings are broken')\n")
+    project.makepyfile(test_crash="""
+        def test_a(wsgihost_server):
+            pass
+
+        def test_b(wsgihost_server):
+            pass
+    """)
+    result = run(project)
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
+    assert out.count("RuntimeError: the settings are broken") >= 1
+    assert out.count("did not start") == 1
+    assert re.search(r"while setting up test_crash\.py::test_a\b", out), out
+    assert leftovers(project.path) == []

@@ -1,0 +1,62 @@
+"""Runs inside a server that the pytest plugin started, as its config file
+(``-c .../wsgihost/_pytest_capture.py``): the project's own config file, if it has one,
+then a logging handler that writes every record at ERROR or above to the server's log,
+where the plugin finds it and fails the test that caused it.
+
+The handler sits on the root logger and on ``django.request`` (Django logs a 500 there
+and, with DEBUG=False, shows it nowhere else). It is put back after the app is imported
+(post_worker_init), in case the app's logging configuration replaced the root's handlers.
+"""
+import logging
+import os
+import runpy
+
+#: The variable that names the project's own config file (a gunicorn-style .py).
+_INNER_CONFIG = "WSGIHOST_PYTEST_CONFIG"
+#: How a captured record starts in the log.
+_PREFIX = "wsgihost-pytest: the app logged"
+
+
+class _ErrorsToServerLog(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.setFormatter(logging.Formatter("%(levelname)s through %(name)s: %(message)s"))
+
+    def emit(self, record):
+        # On both loggers, a django.request record reaches this handler twice.
+        if getattr(record, "_wsgihost_pytest_seen", False):
+            return
+        record._wsgihost_pytest_seen = True
+        try:
+            text = self.format(record)
+        except Exception:  # a bad format string must not hide the error
+            text = f"{record.levelname} through {record.name}: {record.msg!r}"
+        # Straight to the descriptor: unbuffered, so it is in the log before the response.
+        os.write(2, f"{_PREFIX} {text}\n".encode(errors="replace"))
+
+
+def _wsgihost_pytest_install():
+    for name in ("", "django.request"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ErrorsToServerLog) for h in logger.handlers):
+            logger.addHandler(_ErrorsToServerLog())
+
+
+def _wsgihost_pytest_project_config():
+    path = os.environ.get(_INNER_CONFIG)
+    if not path:
+        return {}
+    names = runpy.run_path(path, run_name="__config__")
+    return {name: value for name, value in names.items() if not name.startswith("__")}
+
+
+# Its names become this file's, so the server reads its settings and hooks as its own.
+globals().update(_wsgihost_pytest_project_config())
+_wsgihost_pytest_install()
+_projects_post_worker_init = globals().get("post_worker_init")
+
+
+def post_worker_init(worker):
+    _wsgihost_pytest_install()
+    if _projects_post_worker_init is not None:
+        _projects_post_worker_init(worker)
