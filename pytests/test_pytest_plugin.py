@@ -60,6 +60,16 @@ def leftovers(root):
     return found
 
 
+def assert_stopped_once(result, project, said):
+    """The session ended with a usage error (exit 4) that said `said` once and left no
+    server running; returns all it printed."""
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
+    assert out.count(said) == 1, out
+    assert leftovers(project.path) == []
+    return out
+
+
 def test_one_session_server_serves_session_fixtures_and_every_test(project):
     project.makeconftest("""
         import pytest, requests
@@ -258,13 +268,9 @@ def test_a_wrong_app_path_is_one_error_and_the_session_stops(project):
         def test_each(wsgihost_server, n):
             pass
     """)
-    result = run(project)
-    out = result.stdout.str() + result.stderr.str()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
-    assert out.count("did not start") == 1, out
+    out = assert_stopped_once(run(project), project, "did not start")
     assert "nosuchmodule" in out
     assert "while setting up test_many.py::test_each[0]" in out
-    assert leftovers(project.path) == []
 
 
 def test_an_unset_app_names_the_ini_option_unless_scripts_only(project):
@@ -279,10 +285,7 @@ def test_an_unset_app_names_the_ini_option_unless_scripts_only(project):
         def test_another(wsgihost_server):
             pass
     """)
-    result = run(project)
-    out = result.stdout.str() + result.stderr.str()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
-    assert out.count("Set wsgihost_app = module:callable") == 1, out
+    out = assert_stopped_once(run(project), project, "Set wsgihost_app = module:callable")
     assert "wsgihost_scripts_only = true" in out
 
     (project.path / "wsgipython").mkdir()
@@ -333,10 +336,6 @@ def test_an_app_that_crashes_at_import_is_one_error_naming_the_test(project):
         def test_b(wsgihost_server):
             pass
     """)
-    result = run(project)
-    out = result.stdout.str() + result.stderr.str()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
-    assert out.count("RuntimeError: the settings are broken") >= 1
-    assert out.count("did not start") == 1
+    out = assert_stopped_once(run(project), project, "did not start")
+    assert "RuntimeError: the settings are broken" in out
     assert re.search(r"while setting up test_crash\.py::test_a\b", out), out
-    assert leftovers(project.path) == []

@@ -134,14 +134,6 @@ class WsgihostServer:
     def log_size(self):
         return self.log_path.stat().st_size if self.log_path.exists() else 0
 
-    def log_since(self, offset):
-        """What the server printed after byte `offset` (without log marks)."""
-        if not self.log_path.exists():
-            return ""
-        with open(self.log_path, "rb") as log:
-            log.seek(offset)
-            return _MARK.sub(b"", log.read()).decode(errors="replace")
-
     def worker_pids(self):
         """The worker processes (the master's children)."""
         pids = []
@@ -152,12 +144,14 @@ class WsgihostServer:
             pass
         return pids
 
-    def flush_log(self):
-        """Returns once every line each worker logged before this call is in the log."""
-        if self.process.poll() is not None:
-            return
+    def flush_log(self, since=None):
+        """Returns once every line each worker logged before this call is in the log. With
+        `since` (a byte offset), returns what the server printed from there on, without log
+        marks, and the offset where that ends: the log is read once, for both."""
+        start = self._scanned if since is None else min(since, self._scanned)
+        read = bytearray(self._read_lines(start))
         waiting = {}
-        for pid in self.worker_pids():
+        for pid in self.worker_pids() if self.process.poll() is None else ():
             try:
                 os.kill(pid, LOG_MARK_SIGNAL)
             except ProcessLookupError:
@@ -165,21 +159,31 @@ class WsgihostServer:
             self._marks_asked[pid] = waiting[pid] = self._marks_asked.get(pid, 0) + 1
         deadline = time.monotonic() + _MARK_WAIT
         while waiting and time.monotonic() < deadline:
-            self._scan_marks()
+            read += self._read_lines(start + len(read))
             waiting = {pid: n for pid, n in waiting.items()
                        if self._marks_seen.get(pid, 0) < n and _is_running(pid)}
             if waiting:
                 time.sleep(0.0005)
+        if since is None:
+            return None
+        text = _MARK.sub(b"", bytes(read[since - start:])).decode(errors="replace")
+        return text, max(since, start + len(read))
 
-    def _scan_marks(self):
+    def _read_lines(self, offset):
+        """The complete lines in the log from `offset` on; the log marks among those not
+        read before are counted."""
+        if not self.log_path.exists():
+            return b""
         with open(self.log_path, "rb") as log:
-            log.seek(self._scanned)
+            log.seek(offset)
             new = log.read()
         complete = new[:new.rfind(b"\n") + 1]
-        self._scanned += len(complete)
-        for pid, count in _MARK.findall(complete):
+        unscanned = complete[max(0, self._scanned - offset):]
+        self._scanned = max(self._scanned, offset + len(complete))
+        for pid, count in _MARK.findall(unscanned):
             pid, count = int(pid), int(count)
             self._marks_seen[pid] = max(self._marks_seen.get(pid, 0), count)
+        return complete
 
     def reload(self):
         """A rolling reload (SIGHUP): new workers with the code on disk now."""
@@ -340,7 +344,6 @@ class _Servers:
         #: Every server started, with how far its log has been handed to tests.
         self.cursors = {}
 
-
     def start(self, app=None, args=(), cwd=None, env=None, **kwargs):
         kwargs.setdefault("log_dir", self.log_dir)
         kwargs.setdefault("start_timeout", self.start_timeout)
@@ -400,10 +403,7 @@ class _Servers:
         for server in servers:
             if server not in self.cursors:
                 continue
-            server.flush_log()
-            end = server.log_size()
-            text = server.log_since(self.cursors[server]) if end > self.cursors[server] else ""
-            self.cursors[server] = end
+            text, self.cursors[server] = server.flush_log(since=self.cursors[server])
             taken.append((server, text))
         return taken
 
@@ -518,7 +518,7 @@ def pytest_runtest_makereport(item, call):
         return
     lines = [(server, text) for server, text in registry.take_lines(_servers_of(item)) if text]
     errors = [text for _, text in lines if TRACEBACK in text or APP_ERROR in text]
-    if (errors and report.passed and _fail_on_errors(item.config)
+    if (errors and report.passed and registry.capture
             and not item.get_closest_marker("wsgihost_allow_errors")):
         report.outcome = "failed"
         report.longrepr = ("the wsgihost server logged an error during this test (mark it "
