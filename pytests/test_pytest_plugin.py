@@ -339,3 +339,80 @@ def test_an_app_that_crashes_at_import_is_one_error_naming_the_test(project):
     out = assert_stopped_once(run(project), project, "did not start")
     assert "RuntimeError: the settings are broken" in out
     assert re.search(r"while setting up test_crash\.py::test_a\b", out), out
+
+
+SHOP_APP = '''
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/basket")
+def basket():
+    items = ["tea", "milk"]
+    return ", ".join(items)
+
+
+@app.route("/never")
+def never():
+    unused = "only if asked"
+    return unused
+'''
+
+SHOP_TESTS = """
+    import requests
+
+    def test_basket(wsgihost_server):
+        assert requests.get(wsgihost_server.url("/basket")).text == "tea, milk"
+"""
+
+
+def coverage_of(output, module):
+    """(missed statements, the Missing column) of `module` in a term-missing report."""
+    found = re.search(rf"^{module} +\d+ +(\d+) +\d+%[ \t]*(.*)$", output, re.MULTILINE)
+    assert found, output
+    return int(found.group(1)), found.group(2).strip()
+
+
+def test_coverage_counts_the_app_code_that_only_the_server_ran(project):
+    project.makepyfile(shop=SHOP_APP, test_shop=SHOP_TESTS)
+    ini = (project.path / "pytest.ini").read_text()
+    (project.path / "pytest.ini").write_text(
+        ini.replace("app:application", "shop:app") + "    --workers 2 --threads 2\n")
+    result = run(project, "--cov=shop", "--cov-report=term-missing")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    # Only the server ran the view (pytest never imports shop), on a thread it started:
+    # its lines count, the view nobody asked for does not.
+    assert coverage_of(out, "shop.py") == (2, "14-15"), out
+    assert "No data was collected" not in out + result.stderr.str()
+
+    # Under xdist: a server per xdist worker, each test's data combined with the others'.
+    project.makepyfile(test_never="""
+        import requests
+
+        def test_never(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/never")).text == "only if asked"
+    """)
+    result = run(project, "-n", "2", "--cov=shop", "--cov-report=term-missing")
+    result.assert_outcomes(passed=2)
+    assert coverage_of(result.stdout.str(), "shop.py") == (0, "")
+    assert sorted(p.name for p in project.path.glob(".coverage*")) == [".coverage"]
+    assert leftovers(project.path) == []
+
+
+def test_coverage_data_the_servers_cannot_write_is_one_error(project):
+    # A read-only directory for the data, in a mount namespace of this test's own; with
+    # --cov-append pytest-cov itself writes there only at the end.
+    project.makepyfile(shop=SHOP_APP, test_shop=SHOP_TESTS)
+    ini = (project.path / "pytest.ini").read_text()
+    (project.path / "pytest.ini").write_text(ini.replace("app:application", "shop:app"))
+    (project.path / ".coveragerc").write_text("[run]\ndata_file = readonly/.coverage\n")
+    (project.path / "readonly").mkdir()
+    result = project.run(
+        "unshare", "--mount", "sh", "-c",
+        "mount --bind readonly readonly && mount -o remount,bind,ro readonly && exec "
+        f"{sys.executable} -m pytest -p no:cacheprovider --cov=shop --cov-append",
+        timeout=120)
+    out = assert_stopped_once(result, project, "cannot write their coverage data")
+    assert "Read-only file system" in out

@@ -1,18 +1,24 @@
 """Runs inside a server that the pytest plugin started, as its config file
 (``-c .../wsgihost/_pytest_capture.py``): the project's own config file, if it has one,
 then a logging handler that writes every record at ERROR or above to the server's log,
-where the plugin finds it and fails the test that caused it.
+where the plugin finds it and fails the test that caused it; and, when pytest measures
+coverage, the same measurement in each worker.
 
 The handler sits on the root logger and on ``django.request`` (Django logs a 500 there
 and, with DEBUG=False, shows it nowhere else). It is put back after the app is imported
 (post_worker_init), in case the app's logging configuration replaced the root's handlers.
 """
+import json
 import logging
 import os
 import runpy
 
 #: The variable that names the project's own config file (a gunicorn-style .py).
 _INNER_CONFIG = "WSGIHOST_PYTEST_CONFIG"
+#: The variable that says whether to capture errors ("1") or not ("0").
+_CAPTURE_ERRORS = "WSGIHOST_PYTEST_CAPTURE_ERRORS"
+#: The variable with the coverage settings of the pytest process (JSON), when it measures.
+_COVERAGE = "WSGIHOST_PYTEST_COVERAGE"
 #: How a captured record starts in the log.
 _PREFIX = "wsgihost-pytest: the app logged"
 
@@ -50,13 +56,50 @@ def _wsgihost_pytest_project_config():
     return {name: value for name, value in names.items() if not name.startswith("__")}
 
 
+def _wsgihost_pytest_start_coverage():
+    """In a worker, before the app is imported: measures as the pytest process does, into
+    a data file of its own beside pytest's, which pytest-cov combines at the end. The
+    server's threads take the tracer from threading.settrace, as Python's threads do."""
+    settings = os.environ.get(_COVERAGE)
+    if not settings:
+        return None
+    import coverage
+
+    measurement = coverage.Coverage(data_suffix=True, **json.loads(settings))
+    measurement.start()
+    return measurement
+
+
 # Its names become this file's, so the server reads its settings and hooks as its own.
 globals().update(_wsgihost_pytest_project_config())
-_wsgihost_pytest_install()
+_capture_errors = os.environ.get(_CAPTURE_ERRORS, "1") == "1"
+if _capture_errors:
+    _wsgihost_pytest_install()
+_projects_post_fork = globals().get("post_fork")
 _projects_post_worker_init = globals().get("post_worker_init")
+_projects_worker_exit = globals().get("worker_exit")
+_measurement = None
+
+
+def post_fork(server, worker):
+    global _measurement
+    _measurement = _wsgihost_pytest_start_coverage()
+    if _projects_post_fork is not None:
+        _projects_post_fork(server, worker)
 
 
 def post_worker_init(worker):
-    _wsgihost_pytest_install()
+    if _capture_errors:
+        _wsgihost_pytest_install()
     if _projects_post_worker_init is not None:
         _projects_post_worker_init(worker)
+
+
+def worker_exit(server, worker):
+    try:
+        if _projects_worker_exit is not None:
+            _projects_worker_exit(server, worker)
+    finally:
+        if _measurement is not None:
+            _measurement.stop()
+            _measurement.save()

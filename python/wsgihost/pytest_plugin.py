@@ -15,6 +15,12 @@ A test fails when, during it, the server logged a Python traceback (an app that 
 ``django.request`` too, so a 500 under DEBUG=False counts), unless the test is marked
 ``@pytest.mark.wsgihost_allow_errors``.
 
+Under ``pytest --cov`` (pytest-cov, or ``coverage run -m pytest``) each worker of each
+server measures the app code it runs, with pytest's coverage settings, into a data file
+beside pytest's; pytest-cov combines them with its own (xdist workers' too). The server's
+threads take coverage's tracer as Python threads do (3.9-3.11, or its C tracer on any
+version); with COVERAGE_CORE=sysmon on 3.12+ sys.monitoring covers every thread anyway.
+
 Configuration (pytest.ini, or [tool.pytest.ini_options] in pyproject.toml)::
 
     wsgihost_app = mysite.wsgi:application
@@ -38,6 +44,7 @@ Fixtures:
 """
 import argparse
 import ctypes
+import json
 import os
 import re
 import shlex
@@ -304,10 +311,51 @@ def _fail_on_errors(config):
     return config.getini("wsgihost_fail_on_errors") if older is None else older
 
 
-def _with_error_capture(args, cwd):
+def _coverage_settings(config):
+    """When pytest measures coverage (pytest-cov, or coverage run), the Coverage()
+    arguments that make each worker measure the same way into a data file beside pytest's
+    (pytest-cov combines them), with paths made absolute; else None."""
+    coverage = sys.modules.get("coverage")
+    measurement = coverage.Coverage.current() if coverage else None
+    if measurement is None:
+        return None
+    here = config.invocation_params.dir  # where pytest-cov started measuring
+    settings = measurement.config
+
+    def absolute(patterns):
+        return [p if p.startswith(("*", "?")) else str(Path(here, p)) for p in patterns]
+
+    # The app's modules are measured in the servers, not here: no warning that they are not.
+    for warning in ("module-not-imported", "no-data-collected"):
+        if warning not in settings.disable_warnings:
+            settings.disable_warnings.append(warning)
+    data_file = Path(here, settings.data_file)
+    try:  # as coverage will: make the directory, write a file in it
+        data_file.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=data_file.parent).close()
+    except OSError as error:
+        pytest.exit(f"wsgihost: the servers cannot write their coverage data beside "
+                    f"{data_file} ({error}); point [run] data_file of the coverage "
+                    "configuration at a writable directory",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+    return {
+        "data_file": str(data_file),
+        "config_file": str(Path(here, settings.config_file)) if settings.config_file
+        else False,
+        "source": [str(Path(here, s)) if Path(here, s).is_dir() else s
+                   for s in settings.source] if settings.source else None,
+        "source_pkgs": list(settings.source_pkgs) or None,
+        "include": absolute(settings.run_include) or None,
+        "omit": absolute(settings.run_omit) or None,
+        "branch": settings.branch,
+    }
+
+
+def _with_plugin_config(args, cwd):
     """`args` with the plugin's config file in front of the project's: returns (args, env).
     The project's file is the one `-c/--config` names, else ./gunicorn.conf.py; a TOML
-    config is left as it is (then only tracebacks are caught, not logged errors)."""
+    config is left as it is (then the plugin's file is not used: only tracebacks are
+    caught, not logged errors, and coverage is not measured in the server)."""
     args = list(args)
     inner = None
     for i, arg in enumerate(args):
@@ -341,6 +389,7 @@ class _Servers:
         self.start_timeout = float(config.getini("wsgihost_start_timeout"))
         self.cwd = Path(config.rootpath, config.getini("wsgihost_chdir") or ".")
         self.capture = _fail_on_errors(config)
+        self.coverage = _coverage_settings(config)
         #: Every server started, with how far its log has been handed to tests.
         self.cursors = {}
 
@@ -349,9 +398,15 @@ class _Servers:
         kwargs.setdefault("start_timeout", self.start_timeout)
         cwd = Path(cwd or self.cwd)
         environment = dict(os.environ if env is None else env)
-        if self.capture:
-            args, extra = _with_error_capture(args, cwd)
+        if self.capture or self.coverage:
+            args, extra = _with_plugin_config(args, cwd)
             environment.update(extra)
+            environment["WSGIHOST_PYTEST_CAPTURE_ERRORS"] = "1" if self.capture else "0"
+        if self.coverage:
+            environment["WSGIHOST_PYTEST_COVERAGE"] = json.dumps(self.coverage)
+            # Measured once, by the workers: not also by coverage's own start-up hook.
+            for name in ("COVERAGE_PROCESS_START", "COVERAGE_PROCESS_CONFIG"):
+                environment.pop(name, None)
         server = start_server(self.command, app=app, args=args, cwd=cwd, env=environment,
                               **kwargs)
         self.cursors[server] = 0

@@ -322,7 +322,10 @@ fn start_threads(context: &Arc<Context>, threads: usize) -> Result<Running> {
             .spawn(move || {
                 activity::register_thread(index);
                 // Attached once for the thread's life; the GIL is only held while Python runs.
-                Python::attach(|py| py.detach(|| thread_main(&context)));
+                Python::attach(|py| {
+                    interpreter::adopt_thread_hooks(py);
+                    py.detach(|| thread_main(&context))
+                });
                 let (count, done) = &*running;
                 *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
                 done.notify_all();

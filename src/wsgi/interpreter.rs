@@ -267,6 +267,14 @@ pub fn loader(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     Ok(module.bind(py).clone())
 }
 
+/// A thread the server started takes threading's trace and profile hooks (coverage's
+/// tracer, a profiler), as a Python thread does when it starts; a failure is logged.
+pub fn adopt_thread_hooks(py: Python<'_>) {
+    if let Err(err) = loader(py).and_then(|loader| loader.call_method0("adopt_thread_hooks")) {
+        crate::log_error!("taking threading.settrace's hook for a server thread: {err}");
+    }
+}
+
 /// Imports the `module:callable` application, as the error message wants it at start-up.
 pub fn load_app(py: Python<'_>, spec: &str) -> Result<Py<PyAny>> {
     loader(py)

@@ -59,3 +59,17 @@ def _parse_target(target):
     args = [ast.literal_eval(arg) for arg in tree.args]
     kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in tree.keywords}
     return ast.unparse(tree.func), args, kwargs
+
+
+def adopt_thread_hooks():
+    """Gives the calling thread (one the server started) the trace and profile functions
+    that threading.settrace() and setprofile() set for new threads, as a threading.Thread
+    gets them when it starts: so coverage and profilers see the app code it runs."""
+    import threading
+
+    trace = getattr(threading, "_trace_hook", None)
+    profile = getattr(threading, "_profile_hook", None)
+    if trace is not None:
+        sys.settrace(trace)
+    if profile is not None:
+        sys.setprofile(profile)
