@@ -4,6 +4,7 @@ server line under the test that caused it, server-side errors failing their test
 configuration errors said once."""
 import os
 import re
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -416,3 +417,35 @@ def test_coverage_data_the_servers_cannot_write_is_one_error(project):
         timeout=120)
     out = assert_stopped_once(result, project, "cannot write their coverage data")
     assert "Read-only file system" in out
+
+
+DJANGO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pytest-django"
+
+
+@pytest.fixture
+def django_example(pytester, command):
+    """examples/pytest-django as a user has it, with the server command under test."""
+    shutil.copytree(DJANGO_EXAMPLE, pytester.path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+    with open(pytester.path / "pytest.ini", "a") as ini:
+        ini.write(f"wsgihost_args = --venv {sys.prefix}\n"
+                  f"wsgihost_command = {' '.join(command)}\n")
+    return pytester
+
+
+def test_django_tests_and_server_share_the_test_database_one_test_at_a_time(django_example):
+    # The example's tests write through the ORM and read over HTTP, post over HTTP and
+    # read through the ORM, and find the tables empty again in the next test.
+    run(django_example).assert_outcomes(passed=3)
+    run(django_example, "-n", "2").assert_outcomes(passed=3)
+    # The test databases are gone, and the real one was never made.
+    assert list(django_example.path.glob("*.sqlite3")) == []
+    assert leftovers(django_example.path) == []
+
+
+def test_an_in_memory_django_test_database_is_one_error(django_example):
+    settings = django_example.path / "notes" / "settings.py"
+    settings.write_text(re.sub(r'\n *"TEST": .*\n', "\n", settings.read_text()))
+    assert '"TEST"' not in settings.read_text()
+    out = assert_stopped_once(run(django_example), django_example, "SQLite in memory")
+    assert "DATABASES['default']['TEST']" in out

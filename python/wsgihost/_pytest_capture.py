@@ -19,6 +19,8 @@ _INNER_CONFIG = "WSGIHOST_PYTEST_CONFIG"
 _CAPTURE_ERRORS = "WSGIHOST_PYTEST_CAPTURE_ERRORS"
 #: The variable with the coverage settings of the pytest process (JSON), when it measures.
 _COVERAGE = "WSGIHOST_PYTEST_COVERAGE"
+#: The variable with Django's test database names ({alias: name}, JSON), under pytest-django.
+_DJANGO_DATABASES = "WSGIHOST_PYTEST_DJANGO_DATABASES"
 #: How a captured record starts in the log.
 _PREFIX = "wsgihost-pytest: the app logged"
 
@@ -70,6 +72,21 @@ def _wsgihost_pytest_start_coverage():
     return measurement
 
 
+def _wsgihost_pytest_use_test_databases():
+    """Points Django at pytest-django's test databases, as Django's test runner does in
+    its own process: once the app is imported (its settings are), before the first query
+    of the threads that serve (Django's connections are per thread)."""
+    names = os.environ.get(_DJANGO_DATABASES)
+    if not names:
+        return
+    from django.conf import settings
+    from django.db import connections
+
+    for alias, name in json.loads(names).items():
+        settings.DATABASES[alias]["NAME"] = name
+        connections.settings[alias]["NAME"] = name
+
+
 # Its names become this file's, so the server reads its settings and hooks as its own.
 globals().update(_wsgihost_pytest_project_config())
 _capture_errors = os.environ.get(_CAPTURE_ERRORS, "1") == "1"
@@ -89,6 +106,7 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
+    _wsgihost_pytest_use_test_databases()
     if _capture_errors:
         _wsgihost_pytest_install()
     if _projects_post_worker_init is not None:

@@ -69,7 +69,8 @@ LOG_MARK_SIGNAL = signal.SIGRTMIN + 6
 _MARK = re.compile(rb"wsgihost: log mark (\d+) (\d+)\n")
 #: How long a flush waits for a worker's mark (a worker that is busy booting or dying).
 _MARK_WAIT = 5.0
-_OUR_FIXTURES = {"wsgihost_server", "wsgihost_test_server", "wsgihost"}
+_OUR_FIXTURES = {"wsgihost_server", "wsgihost_test_server", "wsgihost",
+                 "wsgihost_live_server"}
 
 
 def pytest_addoption(parser):
@@ -393,14 +394,17 @@ class _Servers:
         #: Every server started, with how far its log has been handed to tests.
         self.cursors = {}
 
-    def start(self, app=None, args=(), cwd=None, env=None, **kwargs):
+    def start(self, app=None, args=(), cwd=None, env=None, databases=None, **kwargs):
+        """Starts a server; `databases` ({alias: name}) points Django at those."""
         kwargs.setdefault("log_dir", self.log_dir)
         kwargs.setdefault("start_timeout", self.start_timeout)
         cwd = Path(cwd or self.cwd)
         environment = dict(os.environ if env is None else env)
-        if self.capture or self.coverage:
+        if self.capture or self.coverage or databases:
             args, extra = _with_plugin_config(args, cwd)
             environment.update(extra)
+        if databases:
+            environment["WSGIHOST_PYTEST_DJANGO_DATABASES"] = json.dumps(databases)
             environment["WSGIHOST_PYTEST_CAPTURE_ERRORS"] = "1" if self.capture else "0"
         if self.coverage:
             environment["WSGIHOST_PYTEST_COVERAGE"] = json.dumps(self.coverage)
@@ -412,20 +416,20 @@ class _Servers:
         self.cursors[server] = 0
         return server
 
-    def shared_server(self, app, args):
+    def shared_server(self, app, args, databases=None):
         if app is None and not self.config.getini("wsgihost_scripts_only"):
             pytest.exit("wsgihost_server: no application. Set wsgihost_app = "
                         "module:callable in pytest.ini (or [tool.pytest.ini_options]), or "
                         "override the wsgihost_app fixture; for drop-in scripts and static "
                         "files only, set wsgihost_scripts_only = true",
                         returncode=pytest.ExitCode.USAGE_ERROR)
-        key = (app, tuple(args))
+        key = (app, tuple(args), tuple(sorted((databases or {}).items())))
         server = self.shared.get(key)
         if isinstance(server, ServerDidNotStart):
             pytest.exit(str(server), returncode=pytest.ExitCode.USAGE_ERROR)
         if server is None or server.process.poll() is not None:
             try:
-                server = self.start(app=app, args=args)
+                server = self.start(app=app, args=args, databases=databases)
             except ServerDidNotStart as failure:
                 # Said once, and the session ends: every test would fail the same way.
                 message = (f"wsgihost_server (wsgihost_app = {app}, wsgihost_args = "
@@ -516,6 +520,42 @@ def wsgihost_test_server(request, _wsgihost_servers, wsgihost_app, wsgihost_args
                              env=None if env is None else {**os.environ, **env})
     yield server
     server.stop()
+
+
+def _django_test_databases():
+    """{alias: name} of the test databases pytest-django made (or would make, for an
+    alias no test asked for: then the server fails there rather than touch the real one)."""
+    from django.db import connections
+
+    names = {}
+    for alias in connections:
+        connection = connections[alias]
+        name = connection.creation._get_test_db_name()
+        if connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name):
+            pytest.exit(f"wsgihost_live_server: the test database of {alias!r} is SQLite in "
+                        "memory, which only pytest's process can see; give the server a "
+                        f"file: DATABASES[{alias!r}]['TEST'] = {{'NAME': BASE_DIR / "
+                        f"'test_db.sqlite3'}} in the settings",
+                        returncode=pytest.ExitCode.USAGE_ERROR)
+        names[alias] = str(name)
+    return names
+
+
+# pytest-django's fixtures by name, so that it sees which tests use the databases (it
+# makes only the test databases that some collected test needs).
+@pytest.fixture(scope="session")
+def _wsgihost_django_server(django_db_setup, _wsgihost_servers, wsgihost_app, wsgihost_args):
+    return _wsgihost_servers.shared_server(wsgihost_app, wsgihost_args,
+                                           databases=_django_test_databases())
+
+
+@pytest.fixture
+def wsgihost_live_server(transactional_db, _wsgihost_django_server):
+    """pytest-django's ``live_server``, served by wsgihost: the session's server with
+    Django pointed at the test databases, and this test's database access transactional
+    (what the test writes is committed, so the server sees it; the tables are flushed when
+    the test ends)."""
+    return _wsgihost_django_server
 
 
 def _start_for_test(request, servers, **settings):
