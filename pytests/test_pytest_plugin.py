@@ -449,3 +449,54 @@ def test_an_in_memory_django_test_database_is_one_error(django_example):
     assert '"TEST"' not in settings.read_text()
     out = assert_stopped_once(run(django_example), django_example, "SQLite in memory")
     assert "DATABASES['default']['TEST']" in out
+
+
+TESTING_DOCS = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+
+
+def docs_blocks():
+    """{marker: code} of the code blocks in docs/testing.md under a <!-- marker -->."""
+    text = TESTING_DOCS.read_text()
+    return dict(re.findall(r"<!-- (.+?) -->\n```\w*\n(.*?)```\n", text, re.DOTALL))
+
+
+def test_the_docs_flask_project_passes_and_reads_as_the_docs_say(pytester, command):
+    blocks = {marker[len("flask: "):]: code for marker, code in docs_blocks().items()
+              if marker.startswith("flask: ")}
+    assert sorted(blocks) == ["pytest.ini", "shop.py", "tests/conftest.py",
+                              "tests/test_basket.py"]
+    for path, code in blocks.items():
+        (pytester.path / path).parent.mkdir(exist_ok=True)
+        (pytester.path / path).write_text(code)
+    ini = blocks["pytest.ini"].replace("wsgihost_args = ", f"wsgihost_args = --venv {sys.prefix} ")
+    (pytester.path / "pytest.ini").write_text(ini + f"wsgihost_command = {' '.join(command)}\n")
+    run(pytester).assert_outcomes(passed=2)
+    result = run(pytester, "-n", "2", "--cov=shop", "--cov-report=term-missing")
+    result.assert_outcomes(passed=2)
+    assert coverage_of(result.stdout.str(), "shop.py") == (0, "")
+
+    # The failure report of "Reading a failure report".
+    with open(pytester.path / "shop.py", "a") as shop:
+        shop.write('\n\n@app.post("/checkout")\ndef checkout():\n    return str(1 / 0)\n')
+    (pytester.path / "tests" / "test_checkout.py").write_text(
+        "def test_checkout(client):\n"
+        "    assert client.post(client.base + '/checkout').status_code == 200\n")
+    result = run(pytester, "tests/test_checkout.py")
+    result.assert_outcomes(failed=1)
+    report = result.stdout.str()
+    section = report[report.index("wsgihost log (http://127.0.0.1:"):]
+    assert "ERROR in app: Exception on /checkout [POST]" in section
+    assert section.count("ZeroDivisionError: division by zero") == 1, section
+    assert ("wsgihost-pytest: the app logged ERROR through shop: Exception on /checkout "
+            "[POST]\n") in section
+    assert re.search(r'"POST /checkout HTTP/1.1" 500 \d+ "-" "python-requests/[\d.]+" \d+\n',
+                     section)
+
+
+def test_the_docs_django_files_are_the_examples():
+    blocks = {marker: code for marker, code in docs_blocks().items()
+              if marker.startswith("examples/")}
+    assert len(blocks) == 3
+    root = TESTING_DOCS.parent.parent
+    for path, code in blocks.items():
+        assert (root / path).read_text() == code, path

@@ -36,11 +36,29 @@ class _ErrorsToServerLog(logging.Handler):
             return
         record._wsgihost_pytest_seen = True
         try:
-            text = self.format(record)
+            if _shown_by_another_handler(record):  # Flask's: one line is enough here
+                text = f"{record.levelname} through {record.name}: {record.getMessage()}"
+            else:  # Django's under DEBUG=False: nothing else shows it
+                text = self.format(record)
         except Exception:  # a bad format string must not hide the error
             text = f"{record.levelname} through {record.name}: {record.msg!r}"
         # Straight to the descriptor: unbuffered, so it is in the log before the response.
         os.write(2, f"{_PREFIX} {text}\n".encode(errors="replace"))
+
+
+def _shown_by_another_handler(record):
+    """Whether a handler of the app's writes the record to stdout or stderr (the server's
+    log, under the plugin) with its traceback: not a file, not this one."""
+    logger = logging.getLogger(record.name)
+    while logger is not None:
+        for handler in logger.handlers:
+            if (isinstance(handler, logging.StreamHandler)
+                    and not isinstance(handler, (logging.FileHandler, _ErrorsToServerLog))
+                    and record.levelno >= handler.level
+                    and handler.filter(record)):  # Django's console: only if DEBUG
+                return True
+        logger = logger.parent if logger.propagate else None
+    return False
 
 
 def _wsgihost_pytest_install():

@@ -39,6 +39,8 @@ Fixtures:
   settings, stopped when the test ends; the session server when the marker changes nothing.
 - ``wsgihost``: a factory, ``wsgihost(app=None, args=(), cwd=None, env=None)``, for servers
   with other flags; they are stopped when the test ends.
+- ``wsgihost_live_server`` (function): with pytest-django, the session's server with Django
+  pointed at the test databases, and the test's database access transactional.
 - ``wsgihost_app`` and ``wsgihost_args`` (session): override these fixtures to choose the
   app and flags in code instead of in the ini file.
 """
