@@ -22,6 +22,9 @@ def application(environ, start_response):
         raise ZeroDivisionError("the app divided by zero")
     if path == "/logged":
         logging.getLogger("shop.payments").error("card declined for order 7")
+    if path == "/exit":
+        import os
+        os._exit(3)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [path.encode()]
 '''
@@ -328,9 +331,16 @@ def test_the_function_server_is_the_session_one_unless_its_marker_changes_settin
     run(project).assert_outcomes(passed=4)
 
 
-def test_an_app_that_crashes_at_import_is_one_error_naming_the_test(project):
-    (project.path / "app.py").write_text("raise RuntimeError('the settings are broken')\n")
-    project.makepyfile(test_crash="""
+@pytest.mark.parametrize("app_source, said", [
+    ("raise RuntimeError('the settings are broken')\n", "RuntimeError: the settings are broken"),
+    ("import time\ntime.sleep(600)\n", "did not serve within 3.0 s"),
+], ids=["crashes", "hangs"])
+def test_an_app_that_crashes_or_hangs_at_import_is_one_error_naming_the_test(
+        project, app_source, said):
+    (project.path / "app.py").write_text(app_source)
+    with open(project.path / "pytest.ini", "a") as ini:
+        ini.write("\nwsgihost_start_timeout = 3\n")
+    project.makepyfile(test_boot="""
         def test_a(wsgihost_server):
             pass
 
@@ -338,9 +348,33 @@ def test_an_app_that_crashes_at_import_is_one_error_naming_the_test(project):
             pass
     """)
     out = assert_stopped_once(run(project), project, "did not start")
-    assert "RuntimeError: the settings are broken" in out
-    assert re.search(r"while setting up test_crash\.py::test_a\b", out), out
+    assert said in out
+    assert re.search(r"while setting up test_boot\.py::test_a\b", out), out
 
+
+def test_a_server_command_that_does_not_exist_is_one_error(project):
+    ini = (project.path / "pytest.ini").read_text()
+    (project.path / "pytest.ini").write_text(
+        re.sub(r"wsgihost_command = .*", "wsgihost_command = /nonexistent/wsgihost", ini))
+    project.makepyfile(test_a="def test_a(wsgihost_server):\n    pass\n")
+    out = assert_stopped_once(run(project), project, "did not start")
+    assert "cannot run /nonexistent/wsgihost" in out and "No such file" in out
+
+
+def test_a_worker_that_exits_during_a_test_fails_that_test_only(project):
+    project.makepyfile(test_exit="""
+        import requests
+
+        def test_the_app_exits(wsgihost_server):
+            requests.get(wsgihost_server.url("/exit"))
+
+        def test_the_next_one_is_served_by_the_replacement(wsgihost_server):
+            assert requests.get(wsgihost_server.url("/fine")).text == "/fine"
+    """)
+    result = run(project)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED test_exit.py::test_the_app_exits*ConnectionError*"])
+    assert leftovers(project.path) == []
 
 SHOP_APP = '''
 from flask import Flask
@@ -379,7 +413,8 @@ def test_coverage_counts_the_app_code_that_only_the_server_ran(project):
     project.makepyfile(shop=SHOP_APP, test_shop=SHOP_TESTS)
     ini = (project.path / "pytest.ini").read_text()
     (project.path / "pytest.ini").write_text(
-        ini.replace("app:application", "shop:app") + "    --workers 2 --threads 2\n")
+        ini.replace("app:application", "shop:app")
+        .replace("wsgihost_args = ", "wsgihost_args = --workers 2 --threads 2 "))
     result = run(project, "--cov=shop", "--cov-report=term-missing")
     result.assert_outcomes(passed=1)
     out = result.stdout.str()

@@ -200,12 +200,23 @@ class WsgihostServer:
         os.kill(self.pid, signal.SIGHUP)
 
     def stop(self, sig=signal.SIGTERM, timeout=40):
-        """Stops the server (gracefully by default) and returns its exit code."""
+        """Stops the server (gracefully by default; killed, workers too, if it has not
+        stopped after `timeout` s) and returns its exit code."""
         if self.process.poll() is None:
-            os.kill(self.process.pid, sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
+            if sig != signal.SIGKILL:
+                os.kill(self.process.pid, sig)
+                try:
+                    self.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.process.poll() is None:
+                # The workers first: one still importing the app (a hang) acts on the
+                # SIGTERM that the master's death sends only once the import returns.
+                for pid in self.worker_pids():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         return self.process.returncode
@@ -266,12 +277,17 @@ def start_server(command, args=(), app=None, cwd=None, env=None, log_dir=None, b
         if also:
             also()
 
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(arguments, cwd=cwd, env=environment, stdout=log,
-                                   stderr=subprocess.STDOUT, pass_fds=pass_fds,
-                                   preexec_fn=before_exec, **popen)
-    if listener is not None:
-        listener.close()  # the server has its own copy
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(arguments, cwd=cwd, env=environment, stdout=log,
+                                       stderr=subprocess.STDOUT, pass_fds=pass_fds,
+                                       preexec_fn=before_exec, **popen)
+    except OSError as error:  # wsgihost_command names no program, or cwd is missing
+        raise ServerDidNotStart(f"cannot run {shlex.join(arguments)} in {cwd}: {error}") \
+            from None
+    finally:
+        if listener is not None:
+            listener.close()  # the server has its own copy
     server = WsgihostServer(process, port, log_path, arguments)
     try:
         _wait_until_ready(server, readiness, start_timeout)
