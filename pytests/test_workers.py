@@ -117,7 +117,7 @@ def test_sighup_reloads_with_zero_failures_and_new_code(start_server, site):
     assert wait_for(lambda: server.log().count("stopped (exit code 0)") >= 2)
     time.sleep(0.5)
     loop.stop()
-    assert loop.failures == []
+    assert loop.failures == [], server.log()
     assert loop.ok > 20
     for _ in range(10):
         assert requests.get(server.url + "/").text.startswith("2 ")
