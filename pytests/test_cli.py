@@ -34,7 +34,8 @@ def test_unknown_flag_is_one_line_and_exit_2(command):
 
 
 def test_bad_value_names_the_flag(command):
-    for args, named in [(["--threads", "zero"], "--threads"), (["--bind", "nowhere:port"], "--bind"), (["--keep-alive", "-1"], "--keep-alive")]:
+    for args, named in [(["--threads", "zero"], "--threads"), (["--bind", "nowhere:port"], "--bind"), (["--keep-alive", "-1"], "--keep-alive"),
+                         (["--health-path", "livez"], "--health-path"), (["--shutdown-delay", "soon"], "--shutdown-delay")]:
         result = run(command, *args)
         assert result.returncode == 2, args
         lines = result.stderr.strip().splitlines()

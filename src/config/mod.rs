@@ -151,6 +151,21 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse::seconds_or_zero)]
     pub graceful_timeout: f64,
 
+    /// On SIGTERM, answer readiness probes 503 at once but keep accepting and serving for
+    /// this many seconds before draining: the time a load balancer needs to notice.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = parse::seconds_or_zero)]
+    pub shutdown_delay: f64,
+
+    /// Answer health probes at PREFIX/livez (200 while the master and a worker live) and
+    /// PREFIX/readyz (200 while every worker serves, 503 while starting or draining),
+    /// in the server itself, without the app; `/` gives /livez and /readyz.
+    #[arg(long, value_name = "PREFIX", value_parser = parse::health_prefix)]
+    pub health_path: Option<String>,
+
+    /// Write health probes to the access log too (they are left out by default).
+    #[arg(long)]
+    pub health_access_log: bool,
+
     /// Import the app once in the master and fork workers from it: faster starts and
     /// memory shared copy-on-write, but SIGHUP and replaced workers keep the code imported
     /// at start (restart to deploy), and the app must not start threads or open
@@ -559,6 +574,10 @@ impl Config {
     }
     pub fn graceful_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.graceful_timeout)
+    }
+
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_delay)
     }
     /// None when --timeout is 0 (off).
     pub fn app_timeout(&self) -> Option<Duration> {

@@ -17,6 +17,14 @@ pub fn seconds_or_zero(text: &str) -> Result<f64, String> {
     seconds(text)
 }
 
+/// A health probe prefix: a path (`/`, `/-/health`), kept without its trailing slash.
+pub fn health_prefix(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(['?', '#', ' ']) {
+        return Err(format!("'{text}' is not a path (e.g. / or /-/health)"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
 pub fn octal_mode(text: &str) -> Result<u32, String> {
     u32::from_str_radix(text.trim_start_matches("0o"), 8)
         .ok()

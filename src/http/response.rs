@@ -100,11 +100,32 @@ pub fn simple_response(
     keep_alive: bool,
     head_only: bool,
 ) -> Vec<u8> {
+    text_response(
+        status,
+        extra_headers,
+        b"text/html",
+        body,
+        keep_alive,
+        head_only,
+    )
+}
+
+/// A complete small response with a text body of `media_type` (text/html, text/plain).
+pub fn text_response(
+    status: u16,
+    extra_headers: &[u8],
+    media_type: &[u8],
+    body: &str,
+    keep_alive: bool,
+    head_only: bool,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + body.len());
     let status_line = format!("{status} {}", reason_phrase(status));
     let mut headers = extra_headers.to_vec();
     if !body.is_empty() {
-        headers.extend_from_slice(b"Content-Type: text/html; charset=utf-8\r\n");
+        headers.extend_from_slice(b"Content-Type: ");
+        headers.extend_from_slice(media_type);
+        headers.extend_from_slice(b"; charset=utf-8\r\n");
     }
     encode_head(
         &mut out,
@@ -193,6 +214,44 @@ pub fn is_field_value(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_response_names_its_type_and_leaves_the_body_out_for_head() {
+        let get = String::from_utf8(text_response(
+            503,
+            b"",
+            b"text/plain",
+            "draining\n",
+            true,
+            false,
+        ))
+        .unwrap();
+        assert!(
+            get.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{get}"
+        );
+        assert!(
+            get.contains("Content-Type: text/plain; charset=utf-8\r\n"),
+            "{get}"
+        );
+        assert!(
+            get.contains("Content-Length: 9\r\n") && get.ends_with("\r\n\r\ndraining\n"),
+            "{get}"
+        );
+        let head = String::from_utf8(text_response(
+            200,
+            b"",
+            b"text/plain",
+            "ready\n",
+            true,
+            true,
+        ))
+        .unwrap();
+        assert!(
+            head.contains("Content-Length: 6\r\n") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
+    }
 
     fn head(framing: BodyFraming, keep_alive: bool, http10: bool) -> String {
         let mut out = Vec::new();

@@ -5,6 +5,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::health::HealthProbes;
 use super::slow_routes::SlowRoutes;
 use crate::http::request::HeadLimits;
 use crate::net::event_loop::EventLoop;
@@ -30,6 +31,8 @@ pub struct Context {
     /// False with --keep-alive 0: every response closes its connection.
     pub keep_alive: bool,
     pub slow_routes: SlowRoutes,
+    /// --health-path: the probes this worker answers itself.
+    pub health: Option<HealthProbes>,
     /// Requests answered by this worker (for --max-requests).
     pub requests: AtomicU64,
     /// --max-requests plus this worker's jitter (0 = never): reaching it wakes the main

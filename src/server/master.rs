@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 
 use super::control::{self, Message, Reporter};
 use super::exporter::Exporter;
+use super::health::{self, Readiness};
 use super::hooks;
 use super::listeners::{
     Bound, TcpOptions, accept_queue, bind_all, refuse_new_connections, remove_socket_files,
@@ -78,6 +79,9 @@ struct Master<'c> {
     boot_failures: u32,
     retry_at: Instant,
     stopping: Option<Instant>,
+    /// SIGTERM with --shutdown-delay: when the graceful stop begins (readiness probes
+    /// answer 503 meanwhile, and the workers serve on).
+    shutdown_at: Option<Instant>,
     /// --reload: watches the app's sources; a change starts a rolling reload.
     watcher: Option<SourceWatcher>,
     /// --metrics: the exporter and the metrics slots not in use.
@@ -128,6 +132,9 @@ pub fn run(config: &Config) -> Result<i32> {
         statsd::init(addr, &config.statsd_prefix, &config.dogstatsd_tags)?;
         metrics::create_region()?;
     }
+    if config.health_path.is_some() {
+        super::health::create_board()?;
+    }
     hooks::install(config)?;
     super::python_logging::apply(config)?;
     gunicorn_hook(
@@ -171,6 +178,7 @@ pub fn run(config: &Config) -> Result<i32> {
         boot_failures: 0,
         retry_at: Instant::now(),
         stopping: None,
+        shutdown_at: None,
         watcher: config
             .reload
             .then(|| SourceWatcher::new(watched_dirs(config), config.reload_extra_files.clone())),
@@ -226,6 +234,10 @@ impl Master<'_> {
                 exporter.serve_pending(self.workers.len(), &self.bound.listeners);
             }
             self.send_gauges();
+            if self.stopping.is_none() && self.shutdown_at.is_some_and(|at| Instant::now() >= at) {
+                crate::log_info!("the shutdown delay is over, stopping gracefully");
+                self.stop_gracefully();
+            }
             if let Some(deadline) = self.stopping {
                 if self.workers.is_empty() {
                     crate::log_info!("master {}: all workers stopped", std::process::id());
@@ -242,6 +254,7 @@ impl Master<'_> {
                 self.kill_silent_workers();
                 self.finish_replacements();
                 self.announce_readiness();
+                self.publish_readiness();
                 if let Some(setup) = self.spawn_missing()? {
                     return Ok(Role::Worker(setup));
                 }
@@ -252,6 +265,21 @@ impl Master<'_> {
 
     fn on_signal(&mut self, signal: i32) {
         match signal {
+            SIGTERM if self.stopping.is_none() && self.shutdown_at.is_none() => {
+                let delay = self.config.shutdown_delay();
+                if delay.is_zero() {
+                    crate::log_info!("SIGTERM received, stopping gracefully");
+                    return self.stop_gracefully();
+                }
+                crate::log_info!(
+                    "SIGTERM received: readiness probes answer 503; serving {delay:?} more (--shutdown-delay), then stopping gracefully"
+                );
+                self.shutdown_at = Some(Instant::now() + delay);
+                health::publish(Readiness::Draining);
+                if let Some(notifier) = &self.notifier {
+                    notifier.stopping();
+                }
+            }
             SIGINT | SIGTERM if self.stopping.is_none() => {
                 crate::log_info!("{} received, stopping gracefully", signals::name(signal));
                 self.stop_gracefully();
@@ -262,6 +290,10 @@ impl Master<'_> {
                 remove_socket_files(&self.bound);
                 std::process::exit(1);
             }
+            SIGHUP | SIGTTIN | SIGTTOU if self.shutdown_at.is_some() => crate::log_info!(
+                "{} ignored: the server is stopping (--shutdown-delay)",
+                signals::name(signal)
+            ),
             SIGHUP if self.stopping.is_none() => {
                 if let Some(files) = self.config.tls_files() {
                     match crate::net::tls::load(&files) {
@@ -347,10 +379,15 @@ impl Master<'_> {
     /// The graceful stop of SIGTERM: new connections refused, workers finish what they
     /// have, the master exits once they have.
     fn stop_gracefully(&mut self) {
+        health::publish(Readiness::Draining);
         self.stopping =
             Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
         refuse_new_connections(&self.bound);
-        if let Some(notifier) = &self.notifier {
+        if let Some(notifier) = self
+            .notifier
+            .as_ref()
+            .filter(|_| self.shutdown_at.is_none())
+        {
             notifier.stopping();
         }
         self.signal_all(SIGTERM);
@@ -542,6 +579,23 @@ impl Master<'_> {
             notifier.ready();
         }
         self.announced_ready = ready || (self.announced_ready && serving > 0);
+    }
+
+    /// What readiness probes answer (--health-path): ready while the target number of
+    /// workers serve; starting while fewer do (at start, or replacing one that died).
+    fn publish_readiness(&self) {
+        if self.shutdown_at.is_some() {
+            return;
+        }
+        let serving = self
+            .workers
+            .iter()
+            .filter(|w| w.ready && !w.leaving)
+            .count();
+        health::publish(match serving >= self.target {
+            true => Readiness::Ready,
+            false => Readiness::Starting,
+        });
     }
 
     fn kill_silent_workers(&mut self) {

@@ -4,6 +4,7 @@ pub mod context;
 pub mod control;
 pub mod exporter;
 pub mod hang;
+pub mod health;
 pub mod hooks;
 pub mod listeners;
 pub mod master;

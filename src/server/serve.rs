@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 
 use super::context::Context;
+use super::health::Probe;
 use super::slow_routes::SlowRoutes;
 use crate::http::HttpError;
 use crate::http::body::Framing;
 use crate::http::request::{Head, parse_head};
-use crate::http::response::{Answered, error_page, error_response, simple_response};
+use crate::http::response::{Answered, error_page, error_response, simple_response, text_response};
 use crate::instrument::activity;
 use crate::instrument::{metrics, statsd};
 use crate::logging;
@@ -49,7 +50,12 @@ pub fn serve(ctx: &Context, work: Work) {
             Next::Close => return close(ctx, token, conn, false),
             Next::Refused => return close(ctx, token, conn, true),
             Next::Request(mut head) => {
-                let route = SlowRoutes::key(split_target(head.target()).0);
+                let raw_path = split_target(head.target()).0;
+                let probe = ctx
+                    .health
+                    .as_ref()
+                    .and_then(|health| health.probe(raw_path));
+                let route = SlowRoutes::key(raw_path);
                 let mut slow_place = None;
                 if ctx.slow_routes.is_slow(route) {
                     slow_place = ctx.event_loop.try_begin_slow();
@@ -67,11 +73,15 @@ pub fn serve(ctx: &Context, work: Work) {
                 note_queue_time(&head);
                 activity::request_began(started, head.request_line_bytes(), conn.peer);
                 ctx.event_loop.request_began();
-                let (returned, answered) = handle(ctx, conn, &head);
+                let (returned, answered) = match probe {
+                    Some(probe) => answer_probe(ctx, conn, &head, probe),
+                    None => handle(ctx, conn, &head),
+                };
                 ctx.event_loop.request_ended();
                 activity::request_ended();
                 conn = returned;
-                let took = record_answer(Some(&head), &conn, answered, started);
+                let logged = probe.is_none() || ctx.health.as_ref().is_some_and(|h| h.logged);
+                let took = record_answer(Some(&head), &conn, answered, started, logged);
                 drop(slow_place);
                 ctx.slow_routes.record(route, took);
                 conn.served += 1;
@@ -171,6 +181,7 @@ fn refuse(ctx: &Context, conn: &mut Connection, err: HttpError) {
         conn,
         Answered::new(err.status, body_length(&reply), false),
         started,
+        true,
     );
 }
 
@@ -208,11 +219,12 @@ fn record_answer(
     conn: &Connection,
     answered: Answered,
     started: Instant,
+    logged: bool,
 ) -> Duration {
     let took = started.elapsed();
     metrics::request_finished(answered.status, took.as_micros() as u64);
     statsd::request(answered.status, took.as_micros() as u64);
-    if logging::access_enabled() {
+    if logged && logging::access_enabled() {
         logging::access(logging::Access {
             head,
             peer: conn.peer,
@@ -401,19 +413,49 @@ fn place<'a>(
     }
 }
 
-/// A small error page from the server itself; the connection stays open when the request
-/// had no body to skip.
+/// A health probe (--health-path), answered without the app; never cached.
+fn answer_probe(
+    ctx: &Context,
+    conn: Box<Connection>,
+    head: &Head,
+    probe: Probe,
+) -> (Box<Connection>, Answered) {
+    let (status, body) = ctx.health.as_ref().map_or((404, ""), |h| h.answer(probe));
+    let no_store = b"Cache-Control: no-store\r\n";
+    send_small(ctx, conn, head, (status, b"text/plain", no_store), body)
+}
+
+/// A small error page from the server itself.
 fn answer(
     ctx: &Context,
-    mut conn: Box<Connection>,
+    conn: Box<Connection>,
     head: &Head,
     status: u16,
     detail: &str,
 ) -> (Box<Connection>, Answered) {
-    let keep_alive = head.keep_alive && head.framing == Framing::Empty;
     let page = error_page(status, detail);
-    let reply = simple_response(status, b"", &page, keep_alive, head.is_head());
+    send_small(ctx, conn, head, (status, b"text/html", b""), &page)
+}
+
+/// Sends a small answer the server makes itself: `(status, media type, extra header lines)`
+/// and the body. The connection stays open when the request had no body to skip.
+fn send_small(
+    ctx: &Context,
+    mut conn: Box<Connection>,
+    head: &Head,
+    (status, media_type, extra_headers): (u16, &[u8], &[u8]),
+    body: &str,
+) -> (Box<Connection>, Answered) {
+    let keep_alive = head.keep_alive && head.framing == Framing::Empty;
+    let reply = text_response(
+        status,
+        extra_headers,
+        media_type,
+        body,
+        keep_alive,
+        head.is_head(),
+    );
     let written = conn.write_blocking(&[&reply], ctx.call.io_timeout).is_ok();
-    let bytes = if head.is_head() { 0 } else { page.len() as u64 };
+    let bytes = if head.is_head() { 0 } else { body.len() as u64 };
     (conn, Answered::new(status, bytes, keep_alive && written))
 }

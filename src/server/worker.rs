@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 
 use super::context::{Context, MountedApp};
 use super::control::{Message, Reporter};
+use super::health::HealthProbes;
 use super::hooks;
 use super::serve::serve;
 use super::signals::{self, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
@@ -448,6 +449,8 @@ fn build_context(
         header_timeout: config.header_timeout(),
         keep_alive: config.keep_alive > 0.0,
         slow_routes: Default::default(),
+        health: (config.health_path.as_deref())
+            .map(|prefix| HealthProbes::new(prefix, config.health_access_log)),
         requests: Default::default(),
         retire_after,
         main_thread: std::thread::current(),
