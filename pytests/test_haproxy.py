@@ -1,6 +1,9 @@
 """deploy/haproxy/haproxy.cfg, for real: HAProxy health-checks two wsgihost instances'
-/readyz on loopback, and a stop with --shutdown-delay (or a rolling deploy of both)
-loses no request of a verifying client that runs through HAProxy meanwhile."""
+/readyz on loopback and sends them PROXY v2 headers; a stop with --shutdown-delay (or a
+rolling deploy of both) loses no request of a verifying client that runs through HAProxy
+meanwhile."""
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -15,7 +18,7 @@ from testsite import wait_for
 from verifier import VerifyingClient
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
-INSTANCE_ARGS = ["--health-path", "/", "--shutdown-delay", "2", "--access-log", "off"]
+INSTANCE_ARGS = ["--health-path", "/", "--shutdown-delay", "2", "--proxy-protocol", "v2", "--access-log", "off"]
 
 
 def server_states(stats_socket):
@@ -63,6 +66,18 @@ def haproxy(command, site, tmp_path):
     for instance in instances.values():
         if instance.process.poll() is None:
             instance.stop()
+
+
+def test_the_client_address_arrives_through_haproxy_as_proxy_v2(haproxy):
+    front, _, _, _ = haproxy
+    seen = set()
+    for _ in range(4):  # both instances
+        connection = http.client.HTTPConnection("127.0.0.1", front, timeout=10, source_address=("127.0.0.2", 0))
+        connection.request("GET", "/env_echo.py")
+        environ = json.loads(connection.getresponse().read())
+        connection.close()
+        seen.add(environ["REMOTE_ADDR"])
+    assert seen == {"127.0.0.2"}
 
 
 def test_haproxy_takes_a_stopping_instance_out_before_it_drains(haproxy):

@@ -245,6 +245,20 @@ pub struct Config {
     #[arg(long, value_name = "IPS", default_value = "127.0.0.1,::1")]
     pub forwarded_allow_ips: TrustedProxies,
 
+    /// Read the PROXY protocol header (HAProxy's; v1, v2 or auto for either; the flag
+    /// alone is auto) that a TCP balancer sends first: it sets REMOTE_ADDR, REMOTE_PORT
+    /// and, from v2's SSL field, wsgi.url_scheme. Peers in --proxy-allow-from must send
+    /// one; from others a header is refused. A refused, malformed or missing header closes
+    /// the connection before any request.
+    #[arg(long, value_name = "VERSION", default_value = "off", num_args = 0..=1,
+          default_missing_value = "auto", value_parser = parse::proxy_protocol)]
+    pub proxy_protocol: parse::ProxyProtocol,
+
+    /// Peers that send the PROXY protocol header (with --proxy-protocol): comma-separated
+    /// IP addresses or networks, or * for any (unix sockets: always).
+    #[arg(long, value_name = "IPS", default_value = "127.0.0.1,::1")]
+    pub proxy_allow_from: TrustedProxies,
+
     /// Headers (HEADER=VALUE, comma-separated) with which a trusted proxy says the client
     /// used HTTPS, as gunicorn's secure_scheme_headers.
     #[arg(
@@ -454,6 +468,10 @@ impl Config {
             .find(|addr| addr.scheme() == Some(Scheme::Https));
         if let (Some(addr), None) = (https, &self.certfile) {
             return Err(format!("--bind {addr} needs --certfile and --keyfile"));
+        }
+        if self.proxy_protocol.0.is_some() && self.certfile.is_some() {
+            // The header comes before the TLS handshake, on the raw socket.
+            return Err("--proxy-protocol with --certfile is not supported yet: have the balancer end TLS, or send PROXY to a plain listener".into());
         }
         if let Some(venv) = &self.venv
             && !venv.join("pyvenv.cfg").is_file()

@@ -25,6 +25,21 @@ pub fn health_prefix(text: &str) -> Result<String, String> {
     Ok(text.trim_end_matches('/').to_string())
 }
 
+/// `--proxy-protocol`: the header versions read (None: off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyProtocol(pub Option<crate::net::proxy_protocol::Versions>);
+
+pub fn proxy_protocol(text: &str) -> Result<ProxyProtocol, String> {
+    use crate::net::proxy_protocol::Versions;
+    match text.to_ascii_lowercase().as_str() {
+        "off" | "false" => Ok(ProxyProtocol(None)),
+        "v1" => Ok(ProxyProtocol(Some(Versions::V1))),
+        "v2" => Ok(ProxyProtocol(Some(Versions::V2))),
+        "auto" | "true" => Ok(ProxyProtocol(Some(Versions::Any))),
+        _ => Err(format!("expected off, v1, v2 or auto, got '{text}'")),
+    }
+}
+
 pub fn octal_mode(text: &str) -> Result<u32, String> {
     u32::from_str_radix(text.trim_start_matches("0o"), 8)
         .ok()

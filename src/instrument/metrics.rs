@@ -27,6 +27,8 @@ pub struct WorkerStats {
     pub(crate) closed: AtomicU64,
     /// Log lines dropped (the destination was too slow) or lost to write errors.
     pub(crate) log_dropped: AtomicU64,
+    /// Connections closed for their PROXY protocol header (refused, malformed or missing).
+    pub(crate) proxy_refused: AtomicU64,
     /// Requests with X-Request-Start: how long they waited before the worker read them.
     pub(crate) queue_buckets: [AtomicU64; BUCKETS.len()],
     pub(crate) queued: AtomicU64,
@@ -62,6 +64,7 @@ impl WorkerStats {
         add(&self.opened, &other.opened);
         add(&self.closed, &other.closed);
         add(&self.log_dropped, &other.log_dropped);
+        add(&self.proxy_refused, &other.proxy_refused);
         for (a, b) in self.queue_buckets.iter().zip(&other.queue_buckets) {
             add(a, b);
         }
@@ -87,6 +90,7 @@ impl WorkerStats {
             &self.opened,
             &self.closed,
             &self.log_dropped,
+            &self.proxy_refused,
         ] {
             zero(field);
         }
@@ -199,6 +203,12 @@ pub fn connection_opened() {
 pub fn connection_closed() {
     if let Some(stats) = mine() {
         stats.closed.fetch_add(1, Relaxed);
+    }
+}
+
+pub fn proxy_header_refused() {
+    if let Some(stats) = mine() {
+        stats.proxy_refused.fetch_add(1, Relaxed);
     }
 }
 

@@ -63,7 +63,19 @@ pub struct Connection {
     /// (`lingered` bytes so far) until the client closes or the deadline passes.
     pub lingering: bool,
     pub lingered: u64,
+    /// With --proxy-protocol: whether the header a balancer sends first has been read.
+    pub preface: Preface,
     address_text: Option<Arc<AddressText>>,
+}
+
+/// The PROXY protocol header of a connection (see `net::proxy_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preface {
+    /// Not read yet (or not expected: without --proxy-protocol nothing looks at it).
+    Unread,
+    /// Read, or settled that none comes; `client_tls`: the header says the client spoke
+    /// TLS to the balancer.
+    Read { client_tls: bool },
 }
 
 impl Connection {
@@ -91,6 +103,7 @@ impl Connection {
             held: Vec::new(),
             lingering: false,
             lingered: 0,
+            preface: Preface::Unread,
             address_text: None,
         }
     }
@@ -118,6 +131,17 @@ impl Connection {
     }
 
     /// The addresses as text; None on unix sockets.
+    /// The client is `peer`, as a PROXY header says (REMOTE_ADDR, logs, trusted proxies).
+    pub fn set_peer(&mut self, peer: SocketAddr) {
+        self.peer = Some(peer);
+        self.address_text = None;
+    }
+
+    /// Whether the client reached us over TLS: our own, or a balancer's that says so.
+    pub fn client_used_tls(&self) -> bool {
+        self.tls.is_some() || self.preface == (Preface::Read { client_tls: true })
+    }
+
     pub fn address_text(&mut self) -> Option<Arc<AddressText>> {
         let (peer, local) = (self.peer?, self.local?);
         let text = self.address_text.get_or_insert_with(|| {

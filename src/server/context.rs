@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::health::HealthProbes;
+use super::preface::ProxyPolicy;
 use super::slow_routes::SlowRoutes;
 use crate::http::request::HeadLimits;
 use crate::net::event_loop::EventLoop;
@@ -33,6 +34,8 @@ pub struct Context {
     pub slow_routes: SlowRoutes,
     /// --health-path: the probes this worker answers itself.
     pub health: Option<HealthProbes>,
+    /// --proxy-protocol: which PROXY headers are read, and from whom.
+    pub proxy_policy: Option<ProxyPolicy>,
     /// Requests answered by this worker (for --max-requests).
     pub requests: AtomicU64,
     /// --max-requests plus this worker's jitter (0 = never): reaching it wakes the main

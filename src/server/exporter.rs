@@ -144,6 +144,12 @@ impl Exporter {
             "Log lines dropped because the destination was too slow, or lost to write errors.",
             &|s| s.log_dropped.load(Relaxed),
         );
+        section(
+            "wsgihost_proxy_protocol_refused_total",
+            "counter",
+            "Connections closed for their PROXY protocol header: from a peer not allowed to send one, malformed, or missing.",
+            &|s| s.proxy_refused.load(Relaxed),
+        );
         out.push_str("# HELP wsgihost_requests_in_flight Requests being answered now.\n# TYPE wsgihost_requests_in_flight gauge\n");
         for (worker, count) in &in_flight {
             out.push_str(&format!(

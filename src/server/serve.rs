@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 use super::context::Context;
 use super::health::Probe;
+use super::preface::Settled;
 use super::slow_routes::SlowRoutes;
 use crate::http::HttpError;
 use crate::http::body::Framing;
@@ -16,7 +17,7 @@ use crate::http::response::{Answered, error_page, error_response, simple_respons
 use crate::instrument::activity;
 use crate::instrument::{metrics, statsd};
 use crate::logging;
-use crate::net::connection::Connection;
+use crate::net::connection::{Connection, Preface};
 use crate::net::event_loop::Work;
 use crate::route::{Route, ServerWide, TargetForm, decode_path, split_target, target_form};
 use crate::static_files;
@@ -135,7 +136,18 @@ fn linger(ctx: &Context, token: usize, mut conn: Box<Connection>) {
 fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
     loop {
         if !conn.input.is_empty() {
-            match parse_head(&mut conn.input, ctx.limits) {
+            let settled = match (&ctx.proxy_policy, conn.preface) {
+                (Some(policy), Preface::Unread) => policy.settle(conn),
+                _ => Settled::Yes,
+            };
+            let parsed = match settled {
+                Settled::Refused => return Next::Close,
+                // The header's bytes count against the header timeout too.
+                Settled::NotYet => Ok(None),
+                Settled::Yes if conn.input.is_empty() => Ok(None),
+                Settled::Yes => parse_head(&mut conn.input, ctx.limits),
+            };
+            match parsed {
                 Ok(Some(head)) => {
                     conn.head_started = None;
                     return Next::Request(head);
@@ -408,7 +420,7 @@ fn place<'a>(
         query,
         peer: conn.peer,
         addresses: conn.address_text(),
-        https: conn.tls.is_some(),
+        https: conn.client_used_tls(),
         client_cert: conn.tls.as_mut().and_then(|tls| tls.client_cert()),
     }
 }

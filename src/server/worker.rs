@@ -16,6 +16,7 @@ use super::context::{Context, MountedApp};
 use super::control::{Message, Reporter};
 use super::health::HealthProbes;
 use super::hooks;
+use super::preface::ProxyPolicy;
 use super::serve::serve;
 use super::signals::{self, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use crate::config::Config;
@@ -451,6 +452,10 @@ fn build_context(
         slow_routes: Default::default(),
         health: (config.health_path.as_deref())
             .map(|prefix| HealthProbes::new(prefix, config.health_access_log)),
+        proxy_policy: config.proxy_protocol.0.map(|versions| ProxyPolicy {
+            versions,
+            allowed: config.proxy_allow_from.clone(),
+        }),
         requests: Default::default(),
         retire_after,
         main_thread: std::thread::current(),
