@@ -8,6 +8,7 @@ use crate::{config, logging, server};
 /// Runs wsgihost with these arguments (the first is the program name); returns the exit
 /// code for this process (the master's, or a forked worker's).
 pub fn run(args: Vec<OsString>) -> i32 {
+    crate::server::upgrade::remember_command();
     let config = config::Config::parse_from_iter(args);
     if let Some(dir) = &config.chdir
         && let Err(err) = std::env::set_current_dir(dir)

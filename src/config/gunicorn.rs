@@ -207,8 +207,8 @@ pub const SETTINGS: &[Setting] = &[
     set("forwarded_allow_ips", &["--forwarded-allow-ips"], Value, Text("127.0.0.1,::1"), Opt("forwarded-allow-ips")),
     set("pythonpath", &["--pythonpath"], Value, Unset, Opt("pythonpath")),
     set("paste", &["--paste", "--paster"], Value, Unset, Refused("PasteDeploy files are not read: make APP a module that calls paste.deploy.loadapp('config:...')")),
-    set("proxy_protocol", &["--proxy-protocol"], MaybeValue, Text("off"), Refused("the PROXY protocol is not spoken yet: have the balancer send X-Forwarded-For and trust it with --forwarded-allow-ips")),
-    set("proxy_allow_ips", &["--proxy-allow-from"], Value, Text("127.0.0.1,::1"), NoEffect("only used with proxy_protocol, which is refused")),
+    set("proxy_protocol", &["--proxy-protocol"], MaybeValue, Text("off"), Opt("proxy-protocol")),
+    set("proxy_allow_ips", &["--proxy-allow-from"], Value, Text("127.0.0.1,::1"), Opt("proxy-allow-from")),
     set("protocol", &["--protocol"], Value, Text("http"), Refused("only HTTP is spoken: use proxy_pass instead of uwsgi_pass in nginx")),
     set("uwsgi_allow_ips", &["--uwsgi-allow-from"], Value, Text("127.0.0.1,::1"), NoEffect("only used with protocol uwsgi, which is refused")),
     set("raw_paste_global_conf", &["--paste-global"], Values, Unset, Refused("PasteDeploy files are not read (see paste)")),
@@ -299,7 +299,7 @@ pub fn reference() -> String {
             Opt("app") => "honoured: the positional APP".to_string(),
             Opt(option) => format!("honoured: `--{option}`"),
             Treatment::Hook(arity) if setting.name == "pre_exec" => format!(
-                "hook `{}`, accepted; never called, because wsgihost does not re-execute itself (no binary upgrade on SIGUSR2 yet)",
+                "hook `{}`: in the master, before it starts the new master on SIGUSR2",
                 arity.call
             ),
             Treatment::Hook(arity) if setting.name.contains("dirty") => {

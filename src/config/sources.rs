@@ -471,13 +471,9 @@ fn python_settings(
                         arity.call
                     ));
                 }
-                if setting.name == "pre_exec" || setting.name.contains("dirty") {
+                if setting.name.contains("dirty") {
                     origin.warnings.push(format!(
-                        "{shown_setting} is never called here: {}",
-                        match setting.name {
-                            "pre_exec" => "wsgihost does not re-execute itself (no binary upgrade on SIGUSR2 yet)",
-                            _ => "there are no dirty arbiters",
-                        }
+                        "{shown_setting} is never called here: there are no dirty arbiters"
                     ));
                 } else {
                     origin.hooks.push(setting.name.to_string());

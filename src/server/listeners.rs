@@ -47,6 +47,32 @@ fn inherited_from_systemd(tls: bool, backlog: i32) -> Result<Option<Vec<Listener
     Ok(Some(listeners))
 }
 
+/// The listeners of the master this one upgrades (SIGUSR2): the same sockets, owned as it
+/// owned them (its unix socket files become ours to remove).
+fn from_old_master(inherited: &[super::upgrade::Inherited], backlog: i32) -> Result<Bound> {
+    let mut bound = Bound {
+        listeners: Vec::new(),
+        owned: Vec::new(),
+        socket_files: Vec::new(),
+    };
+    for socket in inherited {
+        let mut listener = adopt(socket.fd, socket.tls, backlog)
+            .with_context(|| format!("the socket (descriptor {}) of the old master", socket.fd))?;
+        if let (Listener::Unix(unix, path), true) = (&mut listener, socket.owned)
+            && let Some(file) = unix
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+        {
+            bound.socket_files.push(file.clone());
+            *path = file;
+        }
+        bound.listeners.push(listener);
+        bound.owned.push(socket.owned);
+    }
+    Ok(bound)
+}
+
 /// Takes over a listening socket this process inherited as descriptor `fd` (a TCP one
 /// speaks TLS when `tls`); its queue is made `backlog` long, as gunicorn does.
 fn adopt(fd: RawFd, tls: bool, backlog: i32) -> Result<Listener> {
@@ -88,6 +114,11 @@ pub struct TcpOptions {
 }
 
 impl Bound {
+    /// Each listener, and whether this process owns it (bound it, not passed it).
+    pub fn owned_listeners(&self) -> impl Iterator<Item = (&Listener, bool)> {
+        self.listeners.iter().zip(self.owned.iter().copied())
+    }
+
     /// The unix socket files this process created.
     pub fn socket_files(&self) -> &[PathBuf] {
         &self.socket_files
@@ -97,6 +128,9 @@ impl Bound {
 /// Binds every address in order (or takes systemd's sockets); the first failure names its
 /// address. `unix_mode` is applied to socket files.
 pub fn bind_all(addrs: &[BindAddr], unix_mode: u32, tcp: TcpOptions) -> Result<Bound> {
+    if let Some(inherited) = super::upgrade::take_inherited() {
+        return from_old_master(&inherited, tcp.backlog);
+    }
     if let Some(listeners) = inherited_from_systemd(tcp.tls, tcp.backlog)? {
         return Ok(Bound {
             owned: vec![false; listeners.len()],

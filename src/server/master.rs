@@ -22,6 +22,7 @@ use super::notify::Notifier;
 use super::pidfile::PidFile;
 use super::reload::SourceWatcher;
 use super::signals::{self, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
+use super::upgrade::{self, Progress, Upgrade};
 use super::worker::{self, EXIT_BOOT_FAILED, Preloaded, WorkerSetup};
 use crate::config::Config;
 use crate::instrument::activity::Scoreboard;
@@ -98,6 +99,11 @@ struct Master<'c> {
     exit_code: i32,
     /// When the statsd gauges were last sent.
     gauges_sent: Instant,
+    /// SIGUSR2: the new master while it starts.
+    upgrade: Option<Upgrade>,
+    /// --pid: written at start (as FILE.2 by a master an upgrade started, renamed to FILE
+    /// once the old master has exited).
+    pidfile: Option<PidFile>,
 }
 
 /// What supervising ends as: the master done, or, in a process just forked, a worker.
@@ -127,7 +133,6 @@ pub fn run(config: &Config) -> Result<i32> {
         reuse_port: config.reuse_port,
         tls: tls.is_some(),
     };
-    let pidfile = config.pidfile.as_deref().map(PidFile::create).transpose()?;
     if let Some(addr) = &config.statsd_host {
         statsd::init(addr, &config.statsd_prefix, &config.dogstatsd_tags)?;
         metrics::create_region()?;
@@ -147,6 +152,11 @@ pub fn run(config: &Config) -> Result<i32> {
     };
     gunicorn_hook(hooks::server_hook("on_starting"), "on_starting")?;
     let bound = bind_all(&config.bind, config.unix_mode, tcp)?;
+    let pidfile = match (&config.pidfile, upgrade::is_upgrade()) {
+        (Some(path), true) => Some(PidFile::create(&upgrade::pending_pid_path(path))?),
+        (Some(path), false) => Some(PidFile::create(path)?),
+        (None, _) => None,
+    };
     super::privileges::hand_over(bound.socket_files(), config)?;
     if let Some(name) = &config.name {
         super::proctitle::set(&format!("wsgihost: master [{name}]"));
@@ -190,12 +200,14 @@ pub fn run(config: &Config) -> Result<i32> {
         tls,
         exit_code: 0,
         gauges_sent: Instant::now(),
+        upgrade: None,
+        pidfile,
     };
     let result = master.supervise();
     if let Ok(Role::Worker(setup)) = result {
         // A worker just forked: what the master held is not its own (dropping it closes
         // the other workers' pipes and the metrics listener in this process).
-        std::mem::forget(pidfile);
+        std::mem::forget(master.pidfile.take());
         drop(master);
         return Ok(worker::run(config, setup));
     }
@@ -206,7 +218,6 @@ pub fn run(config: &Config) -> Result<i32> {
     let exited = hooks::server_hook("on_exit");
     let code = master.exit_code;
     drop(master);
-    drop(pidfile);
     interpreter::finalize();
     match (result, exited) {
         (Ok(_), Ok(())) => Ok(code),
@@ -249,7 +260,7 @@ impl Master<'_> {
                     );
                     self.signal_all(libc::SIGKILL);
                 }
-            } else {
+            } else if !self.follow_upgrade() {
                 self.reload_if_sources_changed();
                 self.kill_silent_workers();
                 self.finish_replacements();
@@ -323,9 +334,7 @@ impl Master<'_> {
                     unsafe { libc::kill(worker.pid, SIGUSR1) };
                 }
             }
-            SIGUSR2 => crate::log_warn!(
-                "SIGUSR2 received: wsgihost has no binary upgrade yet; SIGHUP reloads the workers with the code on disk"
-            ),
+            SIGUSR2 => self.start_upgrade(),
             SIGTTIN if self.stopping.is_none() => {
                 self.target += 1;
                 crate::log_info!("SIGTTIN: {} workers", self.target);
@@ -436,6 +445,13 @@ impl Master<'_> {
                 return Ok(());
             }
             let Some(index) = self.workers.iter().position(|w| w.pid == pid) else {
+                if self.upgrade.as_ref().is_some_and(|u| u.child == pid) {
+                    self.upgrade = None;
+                    crate::log_error!(
+                        "the new master {pid} exited before it was ready ({}); this master serves on",
+                        exit_cause(status)
+                    );
+                }
                 continue;
             };
             let worker = self.workers.remove(index);
@@ -446,11 +462,7 @@ impl Master<'_> {
                 }
                 self.free_slots.push(slot);
             }
-            let cause = if libc::WIFSIGNALED(status) {
-                format!("killed by {}", signals::name(libc::WTERMSIG(status)))
-            } else {
-                format!("exit code {}", libc::WEXITSTATUS(status))
-            };
+            let cause = exit_cause(status);
             if let Some(hook) = &worker.hook {
                 let exited = hooks::child_exit(hook, pid);
                 self.hook_failed(exited, "child_exit");
@@ -579,6 +591,77 @@ impl Master<'_> {
             notifier.ready();
         }
         self.announced_ready = ready || (self.announced_ready && serving > 0);
+    }
+
+    /// SIGUSR2: starts the new master (see `upgrade`), unless one is starting already or
+    /// this server is stopping.
+    fn start_upgrade(&mut self) {
+        if self.stopping.is_some() || self.shutdown_at.is_some() {
+            return crate::log_info!("SIGUSR2 ignored: the server is stopping");
+        }
+        if let Some(upgrade) = &self.upgrade {
+            return crate::log_info!(
+                "SIGUSR2 ignored: an upgrade is under way (new master {})",
+                upgrade.child
+            );
+        }
+        if hooks::server_hook("pre_exec").is_err() {
+            return crate::log_error!("the pre_exec hook raised (see above); no upgrade");
+        }
+        match Upgrade::start(self.bound.owned_listeners()) {
+            Ok(upgrade) => {
+                crate::log_info!(
+                    "SIGUSR2 received: started a new master ({}); this one serves until it is ready",
+                    upgrade.child
+                );
+                self.upgrade = Some(upgrade);
+            }
+            Err(err) => {
+                crate::log_error!("SIGUSR2: cannot start a new master: {err}; this one serves on")
+            }
+        }
+    }
+
+    /// An upgrade under way: once the new master is ready this one hands over (its workers
+    /// finish and it exits, the sockets staying open in the new one); one not ready in time
+    /// is stopped. A new master that has upgraded this one takes the pid file's name once
+    /// the old master is gone. True once this master has handed over.
+    fn follow_upgrade(&mut self) -> bool {
+        if let Some(pidfile) = &mut self.pidfile
+            && upgrade::is_upgrade()
+            && !upgrade::old_master_running()
+            && let Some(path) = &self.config.pidfile
+        {
+            pidfile.rename(path);
+        }
+        let Some(upgrade) = &self.upgrade else {
+            return false;
+        };
+        match upgrade.progress() {
+            Progress::Waiting => false,
+            Progress::TimedOut => {
+                crate::log_error!(
+                    "the new master {} was not ready in time; sent it SIGQUIT; this master serves on",
+                    upgrade.child
+                );
+                self.upgrade = None;
+                false
+            }
+            Progress::Ready => {
+                crate::log_info!(
+                    "the new master {} is ready; this master stops its workers and exits",
+                    upgrade.child
+                );
+                health::publish(Readiness::Draining);
+                self.stopping =
+                    Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));
+                self.signal_all(SIGTERM);
+                // The new master has the sockets: ours close, theirs stay open.
+                self.bound.listeners.clear();
+                self.upgrade = None;
+                true
+            }
+        }
     }
 
     /// What readiness probes answer (--health-path): ready while the target number of
@@ -739,6 +822,15 @@ fn watched_dirs(config: &Config) -> Vec<PathBuf> {
     std::iter::once(cwd)
         .chain(config.pythonpath.iter().cloned())
         .collect()
+}
+
+/// How a child ended, for the log.
+fn exit_cause(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        format!("killed by {}", signals::name(libc::WTERMSIG(status)))
+    } else {
+        format!("exit code {}", libc::WEXITSTATUS(status))
+    }
 }
 
 fn stop_worker(worker: &mut WorkerProcess) {

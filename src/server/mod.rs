@@ -10,6 +10,7 @@ pub mod listeners;
 pub mod master;
 pub mod notify;
 pub mod pidfile;
+pub mod preface;
 pub mod privileges;
 pub mod proctitle;
 pub mod python_logging;
@@ -17,6 +18,7 @@ pub mod reload;
 pub mod serve;
 pub mod signals;
 pub mod slow_routes;
+pub mod upgrade;
 pub mod worker;
 
 pub use master::run;

@@ -37,6 +37,18 @@ fn alive(pid: i32) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
+impl PidFile {
+    /// Moves the file to `path` (a master started by an upgrade, once the old one is gone).
+    pub fn rename(&mut self, path: &Path) {
+        if self.path != path {
+            match std::fs::rename(&self.path, path) {
+                Ok(()) => self.path = path.to_path_buf(),
+                Err(err) => crate::log_warn!("--pid {}: {err}", path.display()),
+            }
+        }
+    }
+}
+
 impl Drop for PidFile {
     fn drop(&mut self) {
         let ours = std::fs::read_to_string(&self.path)
