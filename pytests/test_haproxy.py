@@ -107,3 +107,14 @@ def test_a_rolling_deploy_through_haproxy_loses_no_request(haproxy):
     time.sleep(0.3)
     client.stop()
     assert client.failures == [] and client.refused == 0 and client.ok > 300, client.summary()
+
+
+def test_the_documented_haproxy_backend_is_the_tested_file():
+    """The backend shown in the README and docs/deploying.md is the one these tests run."""
+    tested = (REPO / "deploy" / "haproxy" / "haproxy.cfg").read_text()
+    for document in (REPO / "README.md", REPO / "docs" / "deploying.md"):
+        text = document.read_text()
+        shown = text.split("```\nbackend wsgihost\n", 1)[1].split("```", 1)[0]
+        lines = [line.strip() for line in shown.splitlines() if line.strip()]
+        tested_lines = [line.strip() for line in tested.split("backend wsgihost\n", 1)[1].splitlines()]
+        assert all(line in tested_lines for line in lines), (document.name, lines)

@@ -153,3 +153,42 @@ def test_the_pre_exec_hook_runs_in_the_old_master_before_the_new_one_starts(comm
         if new_master and alive(new_master):
             kill_tree(new_master)
         server.stop()
+
+
+def test_a_service_manager_is_told_the_new_main_pid_and_hears_from_the_new_master(command, site, tmp_path):
+    """Under systemd (Type=notify) the old master says MAINPID=<new> as it hands over, and
+    the new master then reports to systemd's socket itself (here a socket of the test's)."""
+    import socket
+    import subprocess
+
+    manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    manager.bind(str(tmp_path / "notify.sock"))
+    manager.settimeout(20)
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")
+    old = subprocess.Popen([*command, "--bind", f"127.0.0.1:{port}", "--access-log", "off"], cwd=site,
+                           env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
+                           stdout=log, stderr=subprocess.STDOUT)
+    new_master = None
+
+    def next_message():
+        return manager.recv(4096).decode()
+
+    try:
+        assert next_message().startswith("READY=1")
+        os.kill(old.pid, signal.SIGUSR2)
+        handed_over = next_message()
+        assert handed_over.startswith("MAINPID="), handed_over
+        new_master = int(handed_over.split("=")[1])
+        assert old.wait(timeout=30) == 0
+        assert requests.get(f"http://127.0.0.1:{port}/ctime.py", timeout=10).status_code == 200
+        os.kill(new_master, signal.SIGHUP)
+        assert next_message().startswith("RELOADING=1")
+        assert next_message() == f"READY=1\nMAINPID={new_master}"
+    finally:
+        if new_master and alive(new_master):
+            kill_tree(new_master)
+        if old.poll() is None:
+            old.kill()
+            old.wait()
+        manager.close()

@@ -104,6 +104,9 @@ struct Master<'c> {
     /// --pid: written at start (as FILE.2 by a master an upgrade started, renamed to FILE
     /// once the old master has exited).
     pidfile: Option<PidFile>,
+    /// Started by an upgrade: the old master's own $NOTIFY_SOCKET, reported to once it
+    /// has gone (our $NOTIFY_SOCKET is its upgrade channel until then).
+    later_notifier: Option<String>,
 }
 
 /// What supervising ends as: the master done, or, in a process just forked, a worker.
@@ -202,6 +205,7 @@ pub fn run(config: &Config) -> Result<i32> {
         gauges_sent: Instant::now(),
         upgrade: None,
         pidfile,
+        later_notifier: upgrade::take_later_notify_socket(),
     };
     let result = master.supervise();
     if let Ok(Role::Worker(setup)) = result {
@@ -236,6 +240,7 @@ fn gunicorn_hook(result: hooks::HookResult, name: &str) -> Result<()> {
 impl Master<'_> {
     fn supervise(&mut self) -> Result<Role> {
         loop {
+            self.take_over_from_old_master();
             for signal in signals::take() {
                 self.on_signal(signal);
             }
@@ -593,6 +598,21 @@ impl Master<'_> {
         self.announced_ready = ready || (self.announced_ready && serving > 0);
     }
 
+    /// In a master an upgrade started, once the old master is gone: the pid file takes its
+    /// name, and the old master's service manager (systemd) hears from us from now on.
+    /// Checked before signals, so a SIGHUP right after the hand-over is reported there.
+    fn take_over_from_old_master(&mut self) {
+        if !upgrade::is_upgrade() || upgrade::old_master_running() {
+            return;
+        }
+        if let (Some(pidfile), Some(path)) = (&mut self.pidfile, &self.config.pidfile) {
+            pidfile.rename(path);
+        }
+        if let Some(target) = self.later_notifier.take() {
+            self.notifier = Notifier::to(&target);
+        }
+    }
+
     /// SIGUSR2: starts the new master (see `upgrade`), unless one is starting already or
     /// this server is stopping.
     fn start_upgrade(&mut self) {
@@ -608,7 +628,8 @@ impl Master<'_> {
         if hooks::server_hook("pre_exec").is_err() {
             return crate::log_error!("the pre_exec hook raised (see above); no upgrade");
         }
-        match Upgrade::start(self.bound.owned_listeners()) {
+        let notify_socket = self.notifier.as_ref().map(|n| n.target.as_str());
+        match Upgrade::start(self.bound.owned_listeners(), notify_socket) {
             Ok(upgrade) => {
                 crate::log_info!(
                     "SIGUSR2 received: started a new master ({}); this one serves until it is ready",
@@ -624,16 +645,8 @@ impl Master<'_> {
 
     /// An upgrade under way: once the new master is ready this one hands over (its workers
     /// finish and it exits, the sockets staying open in the new one); one not ready in time
-    /// is stopped. A new master that has upgraded this one takes the pid file's name once
-    /// the old master is gone. True once this master has handed over.
+    /// is stopped. True once this master has handed over.
     fn follow_upgrade(&mut self) -> bool {
-        if let Some(pidfile) = &mut self.pidfile
-            && upgrade::is_upgrade()
-            && !upgrade::old_master_running()
-            && let Some(path) = &self.config.pidfile
-        {
-            pidfile.rename(path);
-        }
         let Some(upgrade) = &self.upgrade else {
             return false;
         };
@@ -652,6 +665,9 @@ impl Master<'_> {
                     "the new master {} is ready; this master stops its workers and exits",
                     upgrade.child
                 );
+                if let Some(notifier) = &self.notifier {
+                    notifier.main_pid(upgrade.child);
+                }
                 health::publish(Readiness::Draining);
                 self.stopping =
                     Some(Instant::now() + self.config.graceful_timeout() + Duration::from_secs(5));

@@ -7,6 +7,8 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 pub struct Notifier {
     socket: UnixDatagram,
     address: SocketAddr,
+    /// $NOTIFY_SOCKET as it was given (passed on to a new master by a binary upgrade).
+    pub target: String,
 }
 
 impl Notifier {
@@ -16,7 +18,12 @@ impl Notifier {
         let target = std::env::var_os("NOTIFY_SOCKET")?;
         // SAFETY: still single-threaded at start-up.
         unsafe { std::env::remove_var("NOTIFY_SOCKET") };
-        let target = target.to_string_lossy().into_owned();
+        Notifier::to(&target.to_string_lossy())
+    }
+
+    /// A notifier that sends to `target` (a path, or `@name`).
+    pub fn to(target: &str) -> Option<Notifier> {
+        let target = target.to_string();
         let address = match target.strip_prefix('@') {
             Some(name) => {
                 use std::os::linux::net::SocketAddrExt;
@@ -28,6 +35,7 @@ impl Notifier {
             Ok(Notifier {
                 socket: UnixDatagram::unbound()?,
                 address,
+                target: target.clone(),
             })
         });
         match notifier {
@@ -56,6 +64,11 @@ impl Notifier {
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
         let micros = now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000;
         self.send(&format!("RELOADING=1\nMONOTONIC_USEC={micros}"));
+    }
+
+    /// A binary upgrade handed over: the service's main process is now `pid`.
+    pub fn main_pid(&self, pid: i32) {
+        self.send(&format!("MAINPID={pid}"));
     }
 
     pub fn stopping(&self) {

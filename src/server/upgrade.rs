@@ -25,6 +25,9 @@ use crate::net::stream::Listener;
 pub const FDS_VARIABLE: &str = "WSGIHOST_UPGRADE_FDS";
 /// The old master's pid, in the new master's environment.
 pub const FROM_VARIABLE: &str = "WSGIHOST_UPGRADE_FROM";
+/// The old master's own $NOTIFY_SOCKET (systemd's): the new master reports there once the
+/// old one has gone.
+pub const NOTIFY_VARIABLE: &str = "WSGIHOST_UPGRADE_NOTIFY_SOCKET";
 /// A new master not ready after this long is stopped, and the old one serves on.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
@@ -71,9 +74,11 @@ pub enum Progress {
 }
 
 impl Upgrade {
-    /// Starts the new master with `listeners` (and whether each is ours to own).
+    /// Starts the new master with `listeners` (and whether each is ours to own);
+    /// `notify_socket`: where this master reports its own state (systemd), if anywhere.
     pub fn start<'l>(
         listeners: impl Iterator<Item = (&'l Listener, bool)>,
+        notify_socket: Option<&str>,
     ) -> std::io::Result<Upgrade> {
         let Some((program, args)) = COMMAND.get().and_then(|c| c.split_first()) else {
             return Err(std::io::Error::other("the command line is unknown"));
@@ -103,6 +108,9 @@ impl Upgrade {
             .env(FDS_VARIABLE, described.join(","))
             .env(FROM_VARIABLE, std::process::id().to_string())
             .env("NOTIFY_SOCKET", format!("@{name}"));
+        if let Some(target) = notify_socket {
+            command.env(NOTIFY_VARIABLE, target);
+        }
         // SAFETY: between fork and exec only fcntl runs, which is async-signal-safe.
         unsafe {
             command.pre_exec(move || {
@@ -189,6 +197,14 @@ pub fn pending_pid_path(path: &std::path::Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(".2");
     PathBuf::from(name)
+}
+
+/// In a new master: the old master's $NOTIFY_SOCKET, to report to once it has gone.
+pub fn take_later_notify_socket() -> Option<String> {
+    let target = std::env::var(NOTIFY_VARIABLE).ok()?;
+    // SAFETY: single-threaded at start-up.
+    unsafe { std::env::remove_var(NOTIFY_VARIABLE) };
+    Some(target)
 }
 
 /// In a new master: whether it was started by an upgrade.
