@@ -5,35 +5,17 @@ meanwhile."""
 import http.client
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import time
 
 import pytest
 
 from conftest import REPO, Server, free_port
+from haproxy import HAPROXY, Haproxy
 from testsite import wait_for
 from verifier import VerifyingClient
 
-HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 INSTANCE_ARGS = ["--health-path", "/", "--shutdown-delay", "2", "--proxy-protocol", "v2", "--access-log", "off"]
-
-
-def server_states(stats_socket):
-    """{server name: status} from HAProxy's stats socket (`show stat`)."""
-    with socket.socket(socket.AF_UNIX) as stats:
-        stats.connect(str(stats_socket))
-        stats.sendall(b"show stat\n")
-        text = b""
-        while chunk := stats.recv(65536):
-            text += chunk
-    lines = text.decode().splitlines()
-    fields = lines[0].lstrip("# ").split(",")
-    rows = [dict(zip(fields, line.split(","))) for line in lines[1:] if line]
-    return {row["svname"]: row["status"] for row in rows if row["pxname"] == "wsgihost"
-            and row["svname"] not in ("FRONTEND", "BACKEND")}
 
 
 @pytest.fixture
@@ -43,16 +25,8 @@ def haproxy(command, site, tmp_path):
     ports = {"a": free_port(), "b": free_port()}
     instances = {name: Server(command, site, INSTANCE_ARGS, port) for name, port in ports.items()}
     front = free_port()
-    stats_socket = tmp_path / "haproxy.sock"
-    config = (REPO / "deploy" / "haproxy" / "haproxy.cfg").read_text()
-    config = (config.replace("bind :80", f"bind 127.0.0.1:{front}")
-              .replace("127.0.0.1:8001", f"127.0.0.1:{ports['a']}")
-              .replace("127.0.0.1:8002", f"127.0.0.1:{ports['b']}")
-              .replace("    maxconn 1024\n", f"    maxconn 1024\n    stats socket {stats_socket}\n"))
-    (tmp_path / "haproxy.cfg").write_text(config)
-    proxy = subprocess.Popen([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    up = lambda: server_states(stats_socket) == {"a": "UP", "b": "UP"}
+    proxy = Haproxy(tmp_path, front, ports)
+    up = lambda: proxy.states() == {"a": "UP", "b": "UP"}
     assert wait_for(up, ignoring=(OSError, IndexError, KeyError)), "HAProxy did not see both instances up"
 
     def restart(name):
@@ -60,9 +34,8 @@ def haproxy(command, site, tmp_path):
         instances[name] = Server(command, site, INSTANCE_ARGS, ports[name])
         return instances[name]
 
-    yield front, instances, lambda: server_states(stats_socket), restart
-    proxy.terminate()
-    proxy.wait(10)
+    yield front, instances, proxy.states, restart
+    proxy.stop()
     for instance in instances.values():
         if instance.process.poll() is None:
             instance.stop()

@@ -167,6 +167,8 @@ class VerifyingClient:
         # Connects refused (the server is gone, or draining before its exit): not failures
         # of a request, but tests that expect the server up assert there were none.
         self.refused = 0
+        # (when it was sent, seconds to its last answer) for each batch that succeeded.
+        self.latencies = []
         self.lock = threading.Lock()
         self.running = True
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
@@ -217,12 +219,15 @@ class VerifyingClient:
             check = rng.choices(self.checks, weights)[0][1]
             batch = check(rng, f"{index}-{count}")
             closed = False
+            sent = time.monotonic()
+            answered = True
             try:
                 sock.sendall(b"".join(request for request, _, _ in batch))
                 for _, method, judge in batch:
                     status, headers, answer = reader.read(method)
                     error = judge(status, headers, answer)
                     if error:
+                        answered = False
                         self.fail(f"{method}: {error}", pid)
                     else:
                         pid = headers.get("x-pid", pid)
@@ -234,7 +239,11 @@ class VerifyingClient:
                         break
             except (OSError, ConnectionError) as err:
                 self.fail(f"{batch[0][1]} on a connection that had served {count - 1}: {err!r}", pid)
+                answered = False
                 closed = True
+            if answered:
+                with self.lock:
+                    self.latencies.append((sent, time.monotonic() - sent))
             if closed:
                 sock.close()
                 sock, count = None, 0
