@@ -11,23 +11,30 @@ REPO = Path(__file__).resolve().parent.parent
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 
 
-class Haproxy:
-    """HAProxy on 127.0.0.1:`front` balancing over `backends` ({name: port}). `edit` may
-    change the config text first (e.g. leave out send-proxy-v2 for servers without it)."""
+def address(where):
+    """A port on 127.0.0.1, or "host:port" as it is."""
+    return where if isinstance(where, str) else f"127.0.0.1:{where}"
 
-    def __init__(self, folder, front, backends, edit=None, cpus=None):
+
+class Haproxy:
+    """HAProxy on `front` balancing over `backends` ({name: where}), each a port on
+    127.0.0.1 or "host:port". `edit` may change the config text first (e.g. leave out
+    send-proxy-v2 for servers without it); `prefix` runs it through another command
+    (`ip netns exec NAME`)."""
+
+    def __init__(self, folder, front, backends, edit=None, cpus=None, prefix=()):
         self.stats_socket = Path(folder) / "haproxy.sock"
         config = (REPO / "deploy" / "haproxy" / "haproxy.cfg").read_text()
-        config = (config.replace("bind :80", f"bind 127.0.0.1:{front}")
-                  .replace("127.0.0.1:8001", f"127.0.0.1:{backends['a']}")
-                  .replace("127.0.0.1:8002", f"127.0.0.1:{backends['b']}")
+        config = (config.replace("bind :80", f"bind {address(front)}")
+                  .replace("127.0.0.1:8001", address(backends["a"]))
+                  .replace("127.0.0.1:8002", address(backends["b"]))
                   .replace("    maxconn 1024\n", f"    maxconn 1024\n    stats socket {self.stats_socket}\n"))
         if edit:
             config = edit(config)
         path = Path(folder) / "haproxy.cfg"
         path.write_text(config)
         pinned = ["taskset", "-c", cpus] if cpus else []
-        self.process = subprocess.Popen([*pinned, HAPROXY, "-db", "-f", str(path)],
+        self.process = subprocess.Popen([*prefix, *pinned, HAPROXY, "-db", "-f", str(path)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def states(self):
