@@ -12,6 +12,7 @@ import requests
 
 from conftest import free_port
 from testsite import wait_for
+from verifier import ResponseReader
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 GET_ENV = b"GET /env_echo.py HTTP/1.1\r\nHost: example.com\r\n\r\n"
@@ -24,29 +25,15 @@ def v2_header(command=0x21, family=0x11, payload=None, tlvs=b""):
     return V2_SIGNATURE + bytes([command, family]) + struct.pack(">H", len(payload)) + payload
 
 
-def read_response(sock):
-    """One response (with Content-Length) from `sock`: (status, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed after {data!r}")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
-    while len(body) < length:
-        body += sock.recv(65536)
-    return int(head.split()[1]), body[:length]
-
-
 def environ_after(server, preface, requests_on_connection=1):
     with server.connect() as sock:
+        reader = ResponseReader(sock)
         sock.sendall(preface + GET_ENV)
-        answers = [read_response(sock)]
+        answers = [reader.read("GET")]
         for _ in range(requests_on_connection - 1):
             sock.sendall(GET_ENV)
-            answers.append(read_response(sock))
-    return [json.loads(body) for status, body in answers if status == 200]
+            answers.append(reader.read("GET"))
+    return [json.loads(body) for status, _, body in answers if status == 200]
 
 
 def closed_without_answer(server, data):
@@ -170,3 +157,84 @@ def test_proxy_protocol_with_certfile_is_one_line_and_exit_2(command, site):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--proxy-protocol with --certfile" in lines[0]
+
+
+GUNICORN_SDIST = "gunicorn==23.0.0"
+
+
+def gunicorn_cases(folder):
+    """gunicorn's own PROXY protocol request cases (tests/requests/{valid,invalid}/pp_*),
+    from its sdist on PyPI: {name: (request bytes, expected)}, where expected is a list of
+    (method, uri) for a valid case and None for an invalid one."""
+    import sys as _sys
+    import tarfile
+    import types
+
+    download = subprocess.run([_sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
+                               "--no-deps", GUNICORN_SDIST, "-d", str(folder)], capture_output=True, text=True)
+    if download.returncode != 0:
+        pytest.skip(f"gunicorn's sdist could not be downloaded from PyPI: {download.stderr.strip()[-300:]}")
+    archive = next(folder.glob("gunicorn-*.tar.gz"))
+    cases = {}
+    with tarfile.open(archive) as sdist:
+        members = {m.name.split("/tests/requests/", 1)[1]: m for m in sdist.getmembers()
+                   if "/tests/requests/" in m.name and "/pp_" in m.name}
+        # The .py files import gunicorn's Config and errors: stand-ins suffice to read them.
+        config = types.SimpleNamespace(Config=lambda: types.SimpleNamespace(set=lambda *a: None))
+        errors = types.SimpleNamespace(InvalidProxyLine=None)
+        stand_ins = {"gunicorn": types.ModuleType("gunicorn"), "gunicorn.config": config,
+                     "gunicorn.http": types.ModuleType("gunicorn.http"), "gunicorn.http.errors": errors}
+        saved = {name: _sys.modules.get(name) for name in stand_ins}
+        _sys.modules.update(stand_ins)
+        try:
+            for name, member in sorted(members.items()):
+                if not name.endswith(".http"):
+                    continue
+                text = sdist.extractfile(member).read()
+                # gunicorn's convention: line breaks are for reading; escapes are the bytes.
+                data = (text.replace(b"\n", b"").replace(b"\\r\\n", b"\r\n").replace(b"\\0", b"\0")
+                        .replace(b"\\n", b"\n").replace(b"\\t", b"\t"))
+                namespace = {"uri": lambda u: u}
+                exec(sdist.extractfile(members[name[:-5] + ".py"]).read(), namespace)
+                expected = namespace["request"]
+                if expected is not None:
+                    expected = [(r["method"], r["uri"]) for r in (expected if isinstance(expected, list) else [expected])]
+                cases[name[:-5]] = (data, expected)
+        finally:
+            for name, module in saved.items():
+                if module is None:
+                    _sys.modules.pop(name, None)
+                else:
+                    _sys.modules[name] = module
+    return cases
+
+
+def test_gunicorns_proxy_protocol_cases(start_server, tmp_path):
+    """gunicorn's cases with the setting on: the invalid headers close the connection; the
+    valid ones give their requests the header's address. valid/pp_02 sends HTTP/1.1
+    requests without Host, which RFC 9112 (section 3.2) requires and wsgihost's parser
+    refuses (400) whatever came before: as sent it is answered 400 after its PROXY header
+    was accepted, and with a Host line added its two requests are served."""
+    cases = gunicorn_cases(tmp_path)
+    assert set(cases) == {"valid/pp_01", "valid/pp_02", "invalid/pp_01", "invalid/pp_02"}, sorted(cases)
+    server = start_server("--proxy-protocol", "--pythonpath", "wsgipython", "env_echo:application")
+    for name, (data, expected) in cases.items():
+        if expected is None:
+            assert closed_without_answer(server, data), name
+            continue
+        if b"HTTP/1.1\r\n" in data and b"\r\nHost:" not in data:
+            with server.connect() as sock:
+                sock.sendall(data)
+                assert ResponseReader(sock).read("GET")[0] == 400, name
+            data = data.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nHost: example.com\r\n")
+        with server.connect() as sock:
+            sock.sendall(data)
+            reader = ResponseReader(sock)
+            for method, target in expected:
+                status, _, body = reader.read(method)
+                assert status == 200, (name, status, body)
+                environ = json.loads(body)
+                assert (environ["REQUEST_METHOD"], environ["PATH_INFO"], environ["QUERY_STRING"]) == \
+                    (method, *target.partition("?")[::2]), name
+                assert (environ["REMOTE_ADDR"], environ["REMOTE_PORT"]) == ("192.168.0.1", "56324"), name
+    assert "closing the connection from 127.0.0.1" in server.log()
