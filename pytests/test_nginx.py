@@ -1,5 +1,6 @@
 """deploy/nginx/wsgihost.conf, for real: nginx in front of two wsgihost instances (one on
-TCP, one on a unix socket), on loopback."""
+TCP, one on a unix socket), on loopback; and deploy/nginx/stream-proxy-protocol.conf, nginx
+as a TCP balancer sending PROXY v1."""
 import http.client
 import os
 import shutil
@@ -7,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +118,61 @@ def test_a_killed_worker_costs_no_idempotent_request_through_nginx(balanced):
     client.stop()
     assert "killed by SIGKILL" in instance_a.log()
     assert client.failures == [] and client.ok > 500, client.summary()
+
+
+STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+
+
+@pytest.fixture
+def stream_front(command, site, tmp_path):
+    """deploy/nginx/stream-proxy-protocol.conf: nginx's stream module sending PROXY v1 to
+    two instances started with --proxy-protocol v1 (and --shutdown-delay, as deployed)."""
+    if NGINX is None or not STREAM_MODULE.exists():
+        pytest.skip("the nginx stream test needs Debian's nginx and libnginx-mod-stream; CI installs them")
+    ports = [free_port(), free_port()]
+    args = ["--proxy-protocol", "v1", "--shutdown-delay", "0.5", "--access-log", "off"]
+    instances = [Server(command, site, [*args, "--env", f"INSTANCE={name}"], port)
+                 for name, port in zip("ab", ports)]
+    front = free_port()
+    conf = (REPO / "deploy" / "nginx" / "stream-proxy-protocol.conf").read_text()
+    conf = (conf.replace("127.0.0.1:8001", f"127.0.0.1:{ports[0]}").replace("127.0.0.1:8002", f"127.0.0.1:{ports[1]}")
+            .replace("listen 8080;", f"listen 127.0.0.1:{front};"))
+    prefix = tmp_path / "nginx-stream"
+    (prefix / "logs").mkdir(parents=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(
+        f"load_module {STREAM_MODULE};\n{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/logs/error.log;\nevents {{ worker_connections 256; }}\n{conf}")
+    nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            get(front, "/ctime.py")
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield front, instances
+    os.kill(nginx.pid, signal.SIGQUIT)
+    nginx.wait(10)
+    for instance in instances:
+        instance.stop()
+
+
+def test_the_client_address_arrives_through_nginx_stream_as_proxy_v1(stream_front):
+    front, _ = stream_front
+    answers = [get(front, "/instance.py", source="127.0.0.2") for _ in range(6)]
+    assert {body.split()[0] for _, body in answers} == {"a", "b"}
+    assert {(status, body.split()[1]) for status, body in answers} == {(200, "127.0.0.2")}
+
+
+def test_stopping_an_instance_behind_nginx_stream_loses_no_request(stream_front):
+    from verifier import VerifyingClient
+
+    front, instances = stream_front
+    client = VerifyingClient(front, connections=8)
+    time.sleep(0.5)
+    assert instances[0].stop(signal.SIGTERM) == 0
+    time.sleep(1)
+    client.stop()
+    assert client.failures == [] and client.ok > 200, client.summary()
