@@ -151,12 +151,31 @@ def test_a_header_sent_slowly_counts_against_the_header_timeout(start_server):
     assert time.monotonic() - started < 4.5, "the slow header was not cut off by --header-timeout"
 
 
-def test_proxy_protocol_with_certfile_is_one_line_and_exit_2(command, site):
-    result = subprocess.run([*command, "--proxy-protocol", "--certfile", "a.pem", "--keyfile", "b.pem"],
-                            capture_output=True, text=True, cwd=site, timeout=30)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--proxy-protocol with --certfile" in lines[0]
+def test_on_an_https_listener_the_header_comes_before_the_handshake(start_server, tmp_path):
+    import ssl
+
+    from certs import Authority
+
+    ca = Authority(tmp_path / "pki")
+    cert, key, _ = ca.issue("server", "localhost")
+    server = start_server("--proxy-protocol", "--certfile", str(cert), "--keyfile", str(key))
+    context = ssl.create_default_context(cafile=str(ca.pem))
+    for preface in (b"PROXY TCP4 192.0.2.7 10.0.0.1 50000 8080\r\n", v2_header()):
+        with server.connect() as raw:
+            raw.sendall(preface)
+            with context.wrap_socket(raw, server_hostname="localhost") as sock:
+                sock.sendall(GET_ENV)
+                status, _, body = ResponseReader(sock).read("GET")
+        environ = json.loads(body)
+        assert status == 200
+        assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("192.0.2.7", "https")
+    # A handshake without the header first is refused like any missing header.
+    with server.connect() as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            with context.wrap_socket(raw, server_hostname="localhost") as sock:
+                sock.sendall(GET_ENV)
+                ResponseReader(sock).read("GET")
+    assert "no PROXY header" in server.log()
 
 
 GUNICORN_SDIST = "gunicorn==23.0.0"

@@ -469,10 +469,6 @@ impl Config {
         if let (Some(addr), None) = (https, &self.certfile) {
             return Err(format!("--bind {addr} needs --certfile and --keyfile"));
         }
-        if self.proxy_protocol.0.is_some() && self.certfile.is_some() {
-            // The header comes before the TLS handshake, on the raw socket.
-            return Err("--proxy-protocol with --certfile is not supported yet: have the balancer end TLS, or send PROXY to a plain listener".into());
-        }
         if let Some(venv) = &self.venv
             && !venv.join("pyvenv.cfg").is_file()
         {

@@ -131,6 +131,30 @@ impl Connection {
     }
 
     /// The addresses as text; None on unix sockets.
+    /// Copies what the socket holds, without taking it (a PROXY header before a TLS
+    /// handshake). Ok(0): the client closed; WouldBlock: nothing yet.
+    pub fn peek_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.stream {
+            Stream::Tcp(tcp) => tcp.peek(buf),
+            Stream::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// Takes `n` bytes that `peek_raw` showed from the socket, bypassing TLS.
+    pub fn consume_raw(&mut self, mut n: usize) -> io::Result<()> {
+        let mut scrap = [0u8; 512];
+        while n > 0 {
+            let want = n.min(scrap.len());
+            match io::Read::read(&mut self.stream, &mut scrap[..want]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(read) => n -= read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     /// The client is `peer`, as a PROXY header says (REMOTE_ADDR, logs, trusted proxies).
     pub fn set_peer(&mut self, peer: SocketAddr) {
         self.peer = Some(peer);

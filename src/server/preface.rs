@@ -1,12 +1,15 @@
 //! `--proxy-protocol`: settles the PROXY header a connection starts with before its first
 //! request is read. A peer in `--proxy-allow-from` must send one (of an accepted version);
-//! any other peer must not, and is served as plain HTTP. A connection whose header is
+//! any other peer must not, and is served as plain HTTP. On an HTTPS listener the header
+//! comes before the TLS handshake: it is looked at on the socket and taken from it raw. A connection whose header is
 //! refused, malformed or missing is closed with no answer (what follows it cannot be
 //! trusted to be HTTP) and counted in `wsgihost_proxy_protocol_refused_total`.
 use crate::http::forwarded::TrustedProxies;
 use crate::instrument::metrics;
 use crate::net::connection::{Connection, Preface};
-use crate::net::proxy_protocol::{self, ProxyError, Versions};
+use std::net::SocketAddr;
+
+use crate::net::proxy_protocol::{self, ProxyError, ProxyHeader, Versions};
 
 pub struct ProxyPolicy {
     pub versions: Versions,
@@ -23,15 +26,46 @@ pub enum Settled {
     Refused,
 }
 
+/// What the bytes at the start of a connection say.
+enum Decision {
+    Header(ProxyHeader, usize),
+    /// None is expected from this peer, and none came.
+    NoHeader,
+    NotYet,
+    Refused(&'static str),
+}
+
 impl ProxyPolicy {
-    /// Reads the header from the connection's input (removing it) and takes the client
-    /// address it gives.
+    /// Reads the header from the connection's input (removing it), or, on a TLS
+    /// connection, from the socket before the handshake; takes the client address it gives.
     pub fn settle(&self, conn: &mut Connection) -> Settled {
-        let why = if self.allowed.trusts(conn.peer) {
-            match proxy_protocol::parse(&conn.input, self.versions) {
-                Ok(None) => return Settled::NotYet,
-                Ok(Some((header, used))) => {
-                    conn.input.drain(..used);
+        let decision = match conn.tls.is_some() {
+            false => self.decide(conn.peer, &conn.input),
+            true => {
+                let mut peeked = vec![0u8; 16 + proxy_protocol::V2_MAX_PAYLOAD];
+                match conn.peek_raw(&mut peeked) {
+                    Ok(0) => Decision::Refused("closed before a PROXY header"),
+                    Ok(read) => self.decide(conn.peer, &peeked[..read]),
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => Decision::NotYet,
+                    Err(_) => Decision::Refused("the socket failed before a PROXY header"),
+                }
+            }
+        };
+        let why = match decision {
+            Decision::NotYet => return Settled::NotYet,
+            Decision::NoHeader => {
+                conn.preface = Preface::Read { client_tls: false };
+                return Settled::Yes;
+            }
+            Decision::Header(header, used) => {
+                let taken = match conn.tls.is_some() {
+                    false => {
+                        conn.input.drain(..used);
+                        Ok(())
+                    }
+                    true => conn.consume_raw(used),
+                };
+                if taken.is_ok() {
                     if let Some(source) = header.source {
                         conn.set_peer(source);
                     }
@@ -40,23 +74,34 @@ impl ProxyPolicy {
                     };
                     return Settled::Yes;
                 }
-                Err(ProxyError::Missing) => "no PROXY header (of an accepted version)",
-                Err(ProxyError::TooLong) => "a PROXY v2 header over the length limit",
-                Err(ProxyError::Malformed(why)) => why,
+                "the socket failed while the PROXY header was read"
             }
-        } else {
-            match proxy_protocol::looks_like_header(&conn.input) {
-                None => return Settled::NotYet,
-                Some(false) => {
-                    conn.preface = Preface::Read { client_tls: false };
-                    return Settled::Yes;
-                }
-                Some(true) => "a PROXY header from a peer not in --proxy-allow-from",
-            }
+            Decision::Refused(why) => why,
         };
         metrics::proxy_header_refused();
         let peer = conn.peer.map_or("a unix socket".into(), |p| p.to_string());
         crate::log_warn!("closing the connection from {peer}: {why}");
         Settled::Refused
+    }
+
+    fn decide(&self, peer: Option<SocketAddr>, bytes: &[u8]) -> Decision {
+        if self.allowed.trusts(peer) {
+            return match proxy_protocol::parse(bytes, self.versions) {
+                Ok(None) => Decision::NotYet,
+                Ok(Some((header, used))) => Decision::Header(header, used),
+                Err(ProxyError::Missing) => {
+                    Decision::Refused("no PROXY header (of an accepted version)")
+                }
+                Err(ProxyError::TooLong) => {
+                    Decision::Refused("a PROXY v2 header over the length limit")
+                }
+                Err(ProxyError::Malformed(why)) => Decision::Refused(why),
+            };
+        }
+        match proxy_protocol::looks_like_header(bytes) {
+            None => Decision::NotYet,
+            Some(false) => Decision::NoHeader,
+            Some(true) => Decision::Refused("a PROXY header from a peer not in --proxy-allow-from"),
+        }
     }
 }

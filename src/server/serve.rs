@@ -134,6 +134,16 @@ fn linger(ctx: &Context, token: usize, mut conn: Box<Connection>) {
 }
 
 fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
+    if let (Some(policy), Preface::Unread, true) =
+        (&ctx.proxy_policy, conn.preface, conn.tls.is_some())
+    {
+        // Before the handshake: the header is not TLS.
+        match policy.settle(conn) {
+            Settled::Yes => {}
+            Settled::NotYet => return Next::Wait,
+            Settled::Refused => return Next::Close,
+        }
+    }
     loop {
         if !conn.input.is_empty() {
             let settled = match (&ctx.proxy_policy, conn.preface) {
