@@ -19,7 +19,10 @@ INSTANCE_ARGS = ["--health-path", "/", "--shutdown-delay", "2", "--proxy-protoco
 
 
 @pytest.fixture
-def haproxy(command, site, tmp_path):
+def haproxy(command, via, site, tmp_path):
+    if via != "binary":
+        pytest.skip("tests deployment behaviour, the same in both builds: runs with --via binary "
+                    "(./run-tests runs both ways; the upgrade tests run in both)")
     if HAPROXY is None:
         pytest.skip("the HAProxy test needs Debian's haproxy (apt-get install haproxy); CI installs it")
     ports = {"a": free_port(), "b": free_port()}

@@ -269,8 +269,9 @@ impl Master<'_> {
                 self.reload_if_sources_changed();
                 self.kill_silent_workers();
                 self.finish_replacements();
-                self.announce_readiness();
+                // Readiness first: a probe sent on READY=1 must find it.
                 self.publish_readiness();
+                self.announce_readiness();
                 if let Some(setup) = self.spawn_missing()? {
                     return Ok(Role::Worker(setup));
                 }
