@@ -108,6 +108,14 @@ def alive(pid):
         return False
 
 
+def signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def reap():
     """Collects exited children (masters an upgrade left behind are re-parented to us, the
     sandbox's first process)."""
@@ -172,8 +180,7 @@ def main():
         def kill_one():
             host = hosts["app1"]
             victims = host.processes()
-            for pid in victims:
-                os.kill(pid, signal.SIGKILL)
+            signal_all(victims, signal.SIGKILL)
             assert wait_for(lambda: not any(alive(p) for p in victims), timeout=10)
             reap()
             host.pidfile.unlink(missing_ok=True)
@@ -187,21 +194,12 @@ def main():
         report["answer after the deploy"] = requests.get(f"http://{HOSTS['lb']}/v", timeout=10).text
     finally:
         proxy.stop()
-        for host in hosts.values():
-            for pid in host.processes():
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        running = lambda: [pid for host in hosts.values() for pid in host.processes()]
+        signal_all(running(), signal.SIGTERM)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(alive(p) for h in hosts.values() for p in h.processes()):
+        while time.monotonic() < deadline and any(alive(pid) for pid in running()):
             time.sleep(0.1)
-        for host in hosts.values():
-            for pid in host.processes():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        signal_all(running(), signal.SIGKILL)
         print(json.dumps(report))
 
 

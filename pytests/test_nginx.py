@@ -26,6 +26,20 @@ def get(port, path, source="127.0.0.1"):
     return response.status, body
 
 
+def start_nginx(prefix, port, path):
+    """nginx with `prefix`/nginx.conf, once `path` answers through it on `port`."""
+    nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            get(port, path)
+            break
+        except OSError:
+            time.sleep(0.05)
+    return nginx
+
+
 @pytest.fixture
 def balanced(command, site, tmp_path):
     if NGINX is None:
@@ -49,15 +63,7 @@ def balanced(command, site, tmp_path):
         f"http {{\n access_log off;\n client_body_temp_path {prefix}/tmp;\n proxy_temp_path {prefix}/tmp;\n"
         f" include {prefix}/wsgihost.conf;\n}}\n"
     )
-    nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-                             stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            get(port_front, "/")
-            break
-        except OSError:
-            time.sleep(0.05)
+    nginx = start_nginx(prefix, port_front, "/")
     yield port_front, instance_a, instance_b
     os.kill(nginx.pid, signal.SIGQUIT)
     nginx.wait(10)
@@ -143,15 +149,7 @@ def stream_front(command, site, tmp_path):
     (prefix / "nginx.conf").write_text(
         f"load_module {STREAM_MODULE};\n{user}worker_processes 1;\npid {prefix}/nginx.pid;\n"
         f"error_log {prefix}/logs/error.log;\nevents {{ worker_connections 256; }}\n{conf}")
-    nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-                             stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            get(front, "/ctime.py")
-            break
-        except OSError:
-            time.sleep(0.05)
+    nginx = start_nginx(prefix, front, "/ctime.py")
     yield front, instances
     os.kill(nginx.pid, signal.SIGQUIT)
     nginx.wait(10)
