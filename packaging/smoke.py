@@ -1,7 +1,9 @@
-"""Smoke set for one installed wheel, run by packaging/build-wheels with the Python of a
-fresh virtualenv that has the wheel, Flask, requests and pytest: the drop-in scripts, the
-Flask example, --workers 2 with SIGHUP under load, and the pytest plugin in a user project.
-Exits non-zero (with the reason) on the first failure."""
+"""Smoke set for one installed wheel, run by packaging/release.py with the Python of a fresh
+environment that has the wheel, Flask, requests and pytest (a virtualenv here, in the arm64
+root under qemu, or the musl CPython's site directory): the drop-in scripts, the Flask
+example, a request over TLS, --workers 2 with SIGHUP under load, and the pytest plugin in a
+user project. Exits non-zero (with the reason) on the first failure. The TLS request is
+made by curl, so that a Python built without the ssl module can run the set too."""
 import os
 import shutil
 import signal
@@ -17,7 +19,10 @@ import requests
 from wsgihost.pytest_plugin import start_server
 
 REPO = Path(__file__).resolve().parent.parent
-WSGIHOST = [str(Path(sys.executable).parent / "wsgihost")]
+SCRIPT = Path(sys.executable).parent / "wsgihost"
+# A virtualenv has the console script; a bare interpreter with the wheel on PYTHONPATH runs
+# the same entry point as a module.
+WSGIHOST = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "wsgihost"]
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -48,6 +53,23 @@ def flask_example(work):
         check(requests.get(server.url("/")).status_code == 200, "the Flask example's page")
         item = requests.post(server.url("/api/items"), json={"name": "smoke"})
         check(item.status_code in (200, 201), "the Flask example's JSON API")
+    finally:
+        server.stop()
+
+
+def tls(work):
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    shutil.copytree(REPO / "wsgipython", work / "wsgipython")
+    server = start_server(WSGIHOST, args=["--certfile", str(cert), "--keyfile", str(key)],
+                          cwd=work, log_dir=work)
+    try:
+        fetched = subprocess.run(["curl", "-sS", "--cacert", str(cert),
+                                  server.url("/sayhello.py?name=TLS").replace("http:", "https:")],
+                                 capture_output=True, text=True, timeout=60)
+        check("Hello, TLS!" in fetched.stdout, f"a request over TLS {fetched.stderr}")
     finally:
         server.stop()
 
@@ -114,7 +136,7 @@ def plugin(work):
 def main():
     with tempfile.TemporaryDirectory(prefix="wsgihost-smoke-") as scratch:
         scratch = Path(scratch)
-        for step in (drop_in, flask_example, reload_under_load, plugin):
+        for step in (drop_in, flask_example, tls, reload_under_load, plugin):
             work = scratch / step.__name__
             work.mkdir()
             step(work)

@@ -46,7 +46,7 @@ def command(via):
 def wheel(via):
     """The wheel pip installed for this Python (with --via pip)."""
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    found = sorted((REPO / "target" / "wheels").glob(f"wsgihost-*-{tag}-*.whl"))
+    found = sorted((REPO / "target" / "wheels").glob(f"wsgihost-*-{tag}-{tag}-*_2_17_x86_64.whl"))
     if via == "pip" and not found:
         raise RuntimeError(f"no {tag} wheel in target/wheels: ./run-tests builds it")
     return found[-1] if found else None
