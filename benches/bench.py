@@ -27,6 +27,8 @@ RESULTS = BENCH / "results"
 VENV_BIN = Path(sys.executable).parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# BENCH_SCENARIOS=hello64,flask: only those (more rounds of what a comparison needs).
+PICKED = set(filter(None, os.environ.get("BENCH_SCENARIOS", "").split(",")))
 PORT = 8765
 WSGIHOST = REPO / "target" / "release" / "wsgihost"
 
@@ -205,6 +207,7 @@ def main():
             if "flask" in SCENARIOS and name != "nginx":
                 runs.append(("flask", flask_command(command), ["flask"]))
             for label, cmd, wanted in runs:
+                wanted = [s for s in wanted if not PICKED or s in PICKED]
                 if not wanted:
                     continue
                 cmd = cmd or nginx_command(BENCH / ".nginx")

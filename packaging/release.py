@@ -248,7 +248,8 @@ def main():
                     rows.append((wheel.name, audited, glibc, "FAILED: " + "; ".join(problems)))
                     continue
                 if where is None:
-                    ran = "built, not run: no aarch64 musl CPython can be made here"
+                    ran = ("built, not run: no aarch64 musl CPython here (one would have to be "
+                           "compiled under qemu, as packaging/musl-python does natively; not done)")
                 else:
                     try:
                         why_not = smoke.run(where, wheel, minor)
