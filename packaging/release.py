@@ -11,6 +11,7 @@ Run it through packaging/build-release, which installs maturin, ziglang and audi
                                                   # what ./run-tests checks on every run
 """
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -106,16 +107,10 @@ class Smoke:
 
     def arm64_root(self, wheel, minor):
         root = REPO / "target/rootfs-arm64"
-        made = subprocess.run([REPO / "packaging/arm64-root", root], capture_output=True,
-                              text=True)
-        if made.returncode != 0:
-            return f"not run: no arm64 root ({made.stdout.strip()} {made.stderr.strip()})"
-        has = subprocess.run(["chroot", root, "python3", "-c",
-                              "import sys; print(sys.version_info[1])"],
-                             capture_output=True, text=True).stdout.strip()
-        if has != str(minor):
-            return (f"not run: the arm64 root (Debian 12 under qemu-user) has CPython 3.{has}"
-                    f" only, not 3.{minor}")
+        why_not = made_for(minor, "arm64-root", root, ["chroot", root, "python3"],
+                           "the arm64 root (Debian 12 under qemu-user)")
+        if why_not:
+            return why_not
         inside = root / "smoke"
         shutil.rmtree(inside, ignore_errors=True)
         copy_smoke_files(inside / "repo")
@@ -134,21 +129,29 @@ class Smoke:
 
     def musl_python(self, wheel, minor):
         prefix = REPO / "target/musl-python"
-        made = subprocess.run([REPO / "packaging/musl-python", prefix], capture_output=True,
-                              text=True)
-        if made.returncode != 0:
-            return f"not run: no musl CPython ({made.stdout.strip()} {made.stderr.strip()})"
         python = prefix / "bin/python3"
-        has = subprocess.run([python, "-c", "import sys; print(sys.version_info[1])"],
-                             capture_output=True, text=True).stdout.strip()
-        if has != str(minor):
-            return f"not run: the musl CPython built here is 3.{has}, not 3.{minor}"
+        why_not = made_for(minor, "musl-python", prefix, [python], "the musl CPython built here")
+        if why_not:
+            return why_not
         # That CPython has no ssl module, so its own pip cannot reach PyPI: this pip fetches
         # the musllinux wheels for it into a site directory.
         site = self.scratch / f"musl-site-py3{minor}"
         fetch_wheels(site, "musllinux_1_2_x86_64", minor, "install", "--target", wheel)
         run(python, REPO / "packaging/smoke.py", env={**os.environ, "PYTHONPATH": str(site)})
         return None
+
+
+def made_for(minor, maker, place, python, what):
+    """Has packaging/<maker> make `place` (it reuses what it made before) and asks that
+    Python its version: None when it is 3.<minor>, otherwise why the smoke set cannot run."""
+    made = subprocess.run([REPO / "packaging" / maker, place], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"not run: {what} could not be made ({made.stdout.strip()} {made.stderr.strip()})"
+    has = subprocess.run([*python, "-c", "import sys; print(sys.version_info[1])"],
+                         capture_output=True, text=True).stdout.strip()
+    if has != str(minor):
+        return f"not run: {what} has CPython 3.{has} only, not 3.{minor}"
+    return None
 
 
 def fetch_wheels(folder, platform, minor, verb, where, *extra):
@@ -169,19 +172,16 @@ def copy_smoke_files(repo):
     shutil.copy(REPO / "packaging/smoke.py", repo / "packaging")
 
 
-class mounted_proc:
+@contextlib.contextmanager
+def mounted_proc(root):
     """/proc and /dev inside the root for the smoke run (the server reads /proc; the plugin
     and openssl need /dev)."""
-
-    def __init__(self, root):
-        self.points = [root / "proc", root / "dev"]
-
-    def __enter__(self):
-        run("mount", "-t", "proc", "proc", self.points[0])
-        run("mount", "--bind", "/dev", self.points[1])
-
-    def __exit__(self, *_):
-        for point in self.points:
+    run("mount", "-t", "proc", "proc", root / "proc")
+    run("mount", "--bind", "/dev", root / "dev")
+    try:
+        yield
+    finally:
+        for point in (root / "proc", root / "dev"):
             subprocess.run(["umount", "-l", point])
 
 
