@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::io::{Readiness, Wait, read_some, send_file, send_more, wait_ready, write_all};
+use super::phase::Lifecycle;
 use super::stream::{Peers, Stream};
-use super::tls::TlsSession;
+use super::tls::{ClientCert, TlsSession};
 
 /// Bytes asked of the kernel per read.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -34,37 +35,26 @@ pub struct AddressText {
 }
 
 pub struct Connection {
-    pub stream: Stream,
+    stream: Stream,
     /// On an HTTPS listener: the TLS session every byte goes through.
-    pub tls: Option<Box<TlsSession>>,
+    tls: Option<Box<TlsSession>>,
     /// The client's address and ours (None on unix sockets).
-    pub peer: Option<SocketAddr>,
-    pub local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
     /// Bytes received and not yet consumed (a partial head, body bytes, pipelined requests).
-    pub input: Vec<u8>,
-    /// When the connection is closed if no complete request head has arrived.
-    pub deadline: Instant,
-    /// Since when it has waited for input with nothing in progress (accepted, or its last
-    /// response written).
-    pub idle_since: Instant,
-    /// Set when the head currently being received began to arrive (for the header timeout).
-    pub head_started: Option<Instant>,
-    /// Requests answered on this connection so far.
-    pub served: u64,
+    input: Vec<u8>,
+    /// Its phase and deadline (see `net::phase`).
+    life: Lifecycle,
     /// The last read took less than it asked for: the socket was empty then, and any later
     /// input raises a new (edge-triggered) event, so reading again now would only return
     /// EAGAIN. Cleared whenever the event loop hands the connection out.
-    pub drained: bool,
+    drained: bool,
     /// Finished responses not written yet: they leave together with the other responses
     /// this thread finishes in the same batch of ready connections (see `EventLoop::park`).
     /// Every write on the connection sends them first, so order is kept.
-    pub held: Vec<u8>,
-    /// Closing after an error: the write side is shut, and what still arrives is dropped
-    /// (`lingered` bytes so far) until the client closes or the deadline passes.
-    pub lingering: bool,
-    pub lingered: u64,
+    held: Vec<u8>,
     /// With --proxy-protocol: whether the header a balancer sends first has been read.
-    pub preface: Preface,
+    preface: Preface,
     address_text: Option<Arc<AddressText>>,
 }
 
@@ -88,24 +78,73 @@ impl Connection {
         tls: Option<Box<TlsSession>>,
     ) -> Self {
         crate::instrument::metrics::connection_opened();
-        let now = Instant::now();
         Connection {
             stream,
             tls,
             peer: peers.peer,
             local: peers.local,
             input: Vec::new(),
-            deadline: now + first_request_within,
-            idle_since: now,
-            head_started: None,
-            served: 0,
+            life: Lifecycle::accepted(Instant::now(), first_request_within),
             drained: false,
             held: Vec::new(),
-            lingering: false,
-            lingered: 0,
             preface: Preface::Unread,
             address_text: None,
         }
+    }
+
+    /// Where the connection is in its life (see `net::phase`); only its transitions,
+    /// below and in `net::phase`, change it.
+    pub fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+
+    pub fn life_mut(&mut self) -> &mut Lifecycle {
+        &mut self.life
+    }
+
+    /// Bytes received and not consumed yet; consumers drain what they use.
+    pub fn input(&mut self) -> &mut Vec<u8> {
+        &mut self.input
+    }
+
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The certificate the client presented, with --cert-reqs.
+    pub fn client_cert(&mut self) -> Option<Arc<ClientCert>> {
+        self.tls.as_mut().and_then(|tls| tls.client_cert())
+    }
+
+    pub fn preface(&self) -> Preface {
+        self.preface
+    }
+
+    pub fn set_preface(&mut self, preface: Preface) {
+        self.preface = preface;
+    }
+
+    /// Whether finished responses wait to be written (see `held`).
+    pub fn holds_responses(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// The event loop hands the connection out because it saw new input: read again.
+    pub fn input_arrived(&mut self) {
+        self.drained = false;
+    }
+
+    /// Closing after an error: the answer is out, so the write side is shut and what the
+    /// client still sends is read and dropped (see `Phase::Lingering`). Err: could not.
+    pub fn start_lingering(&mut self) -> io::Result<()> {
+        self.stream.shutdown_write()?;
+        self.life.start_lingering(Instant::now());
+        self.input.clear();
+        Ok(())
     }
 
     /// Gives up an empty read buffer while the connection waits: 10,000 idle keep-alive
@@ -213,6 +252,7 @@ impl Connection {
 
     /// Writes all of `parts` after any held-back responses, blocking through `wait`.
     pub fn write(&mut self, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
+        self.life.response_started();
         if let Some(tls) = &mut self.tls {
             let held = std::mem::take(&mut self.held);
             let all = std::iter::once(&held[..]).chain(parts.iter().copied());
@@ -235,6 +275,7 @@ impl Connection {
     /// Sends the end of a response: small ones are held back (`held`) to go out with the
     /// rest of the batch, which spares the client a wake-up per response.
     pub fn finish_response(&mut self, parts: &[&[u8]], wait: Wait) -> io::Result<()> {
+        self.life.response_started();
         let size: usize = parts.iter().map(|part| part.len()).sum();
         if self.held.len() + size > HOLD_LIMIT {
             return self.write(parts, wait);
@@ -298,6 +339,7 @@ impl Connection {
         let fd = self.fd();
         let mut wait = |readiness: Readiness| wait_ready(fd, readiness, timeout);
         self.flush(timeout)?;
+        self.life.response_started();
         if self.tls.is_none() {
             send_more(&self.stream, head, &mut wait)?;
             return send_file(fd, file.as_raw_fd(), offset as i64, len, &mut wait);

@@ -14,6 +14,7 @@ use slab::Slab;
 
 use super::connection::Connection;
 use super::monitor_rest::MonitorRest;
+use super::phase::Timeouts;
 use super::stream::Listener;
 use super::tls::TlsSession;
 use crate::instrument::activity;
@@ -26,10 +27,6 @@ const MAX_HELD: usize = 64;
 const LISTENER_BASE: usize = usize::MAX - 1;
 /// How often idle connections are checked against their deadlines.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
-/// How long a stopping worker keeps an idle connection open. A client still using it sends
-/// its next request within this and has it answered (with `Connection: close`); closing at
-/// once lost the requests already on their way (the keep-alive race).
-const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 pub struct LoopSettings {
     pub keep_alive: Duration,
@@ -153,7 +150,7 @@ impl EventLoop {
     /// Stops accepting: takes what the listen queues already hold (those clients finished
     /// their handshake with us and get their first request answered) and closes this
     /// worker's copies of the listeners. Open connections stay until they have been idle for
-    /// `DRAIN_IDLE`; requests arriving meanwhile are answered with `Connection: close`.
+    /// `phase::DRAIN_IDLE`; requests arriving meanwhile are answered with `Connection: close`.
     /// Threads end once nothing is left.
     pub fn stop(&self) {
         if self.stopping.swap(true, Ordering::AcqRel) {
@@ -177,10 +174,8 @@ impl EventLoop {
         }
         listeners.clear();
         for (_, slot) in slots.iter_mut() {
-            if let Slot::Parked(conn) = slot
-                && conn.head_started.is_none()
-            {
-                conn.deadline = conn.deadline.min(conn.idle_since + DRAIN_IDLE);
+            if let Slot::Parked(conn) = slot {
+                conn.life_mut().drain();
             }
         }
         // Holding the lock orders this after any thread's check-then-sleep: no lost wake-up.
@@ -196,7 +191,7 @@ impl EventLoop {
                     && let Some((token, mut conn)) = self.take_ready(&mut shared)
                 {
                     // It is handed out because the loop saw new input: read again.
-                    conn.drained = false;
+                    conn.input_arrived();
                     return Some(Work { token, conn });
                 }
                 std::mem::take(&mut shared.held)
@@ -361,7 +356,7 @@ impl EventLoop {
             let now = Instant::now();
             shared
                 .slots
-                .retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.deadline <= now));
+                .retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.life().expired(now)));
         }
     }
 
@@ -455,7 +450,7 @@ impl EventLoop {
         // A held connection gives its read buffer back now: the thread's next read reuses
         // it, so one buffer serves a whole batch.
         conn.release_buffer();
-        if conn.held.is_empty() {
+        if !conn.holds_responses() {
             return self.settle(token, conn);
         }
         let batch = {
@@ -485,7 +480,7 @@ impl EventLoop {
     fn release(&self, batch: Vec<(usize, Box<Connection>)>) {
         for (token, mut conn) in self.write_without_waiting(batch) {
             self.request_began();
-            activity::request_began(Instant::now(), b"(writing to a slow reader)", conn.peer);
+            activity::request_began(Instant::now(), b"(writing to a slow reader)", conn.peer());
             let flushed = conn.flush(self.settings.write_timeout);
             activity::request_ended();
             self.request_ended();
@@ -515,18 +510,12 @@ impl EventLoop {
     /// Puts a connection with nothing held back (and its read buffer given back, see
     /// `park`) into its slot to wait for input.
     fn settle(&self, token: usize, mut conn: Box<Connection>) {
-        conn.idle_since = crate::clock::now();
-        conn.deadline = match conn.head_started {
-            _ if conn.lingering => conn.deadline,
-            Some(started) => started + self.settings.header_timeout,
-            // No request yet: the deadline set at accept stands (the first request, and a
-            // TLS handshake before it, must come within the header timeout).
-            None if conn.served == 0 => conn.deadline,
-            None => conn.idle_since + self.settings.keep_alive,
+        let timeouts = Timeouts {
+            header: self.settings.header_timeout,
+            keep_alive: self.settings.keep_alive,
         };
-        if self.is_stopping() && conn.head_started.is_none() && !conn.lingering {
-            conn.deadline = conn.deadline.min(conn.idle_since + DRAIN_IDLE);
-        }
+        conn.life_mut()
+            .park(crate::clock::now(), timeouts, self.is_stopping());
         let mut shared = self.lock();
         match shared.slots.get_mut(token) {
             // Input came after the thread's last read: serve it again (no event will come).
@@ -557,7 +546,7 @@ impl EventLoop {
         let now = Instant::now();
         shared
             .slots
-            .retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.deadline <= now));
+            .retain(|_, slot| !matches!(slot, Slot::Parked(c) if c.life().expired(now)));
         shared
             .slots
             .iter()

@@ -4,6 +4,7 @@ pub mod connection;
 pub mod event_loop;
 pub mod io;
 mod monitor_rest;
+pub mod phase;
 pub mod proxy_protocol;
 pub mod stream;
 pub mod tls;

@@ -39,13 +39,13 @@ impl ProxyPolicy {
     /// Reads the header from the connection's input (removing it), or, on a TLS
     /// connection, from the socket before the handshake; takes the client address it gives.
     pub fn settle(&self, conn: &mut Connection) -> Settled {
-        let decision = match conn.tls.is_some() {
-            false => self.decide(conn.peer, &conn.input),
+        let decision = match conn.is_tls() {
+            false => self.decide(conn.peer(), conn.input()),
             true => {
                 let mut peeked = vec![0u8; 16 + proxy_protocol::V2_MAX_PAYLOAD];
                 match conn.peek_raw(&mut peeked) {
                     Ok(0) => Decision::Refused("closed before a PROXY header"),
-                    Ok(read) => self.decide(conn.peer, &peeked[..read]),
+                    Ok(read) => self.decide(conn.peer(), &peeked[..read]),
                     Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => Decision::NotYet,
                     Err(_) => Decision::Refused("the socket failed before a PROXY header"),
                 }
@@ -54,13 +54,13 @@ impl ProxyPolicy {
         let why = match decision {
             Decision::NotYet => return Settled::NotYet,
             Decision::NoHeader => {
-                conn.preface = Preface::Read { client_tls: false };
+                conn.set_preface(Preface::Read { client_tls: false });
                 return Settled::Yes;
             }
             Decision::Header(header, used) => {
-                let taken = match conn.tls.is_some() {
+                let taken = match conn.is_tls() {
                     false => {
-                        conn.input.drain(..used);
+                        conn.input().drain(..used);
                         Ok(())
                     }
                     true => conn.consume_raw(used),
@@ -69,9 +69,9 @@ impl ProxyPolicy {
                     if let Some(source) = header.source {
                         conn.set_peer(source);
                     }
-                    conn.preface = Preface::Read {
+                    conn.set_preface(Preface::Read {
                         client_tls: header.tls,
-                    };
+                    });
                     return Settled::Yes;
                 }
                 "the socket failed while the PROXY header was read"
@@ -79,7 +79,9 @@ impl ProxyPolicy {
             Decision::Refused(why) => why,
         };
         metrics::proxy_header_refused();
-        let peer = conn.peer.map_or("a unix socket".into(), |p| p.to_string());
+        let peer = conn
+            .peer()
+            .map_or("a unix socket".into(), |p| p.to_string());
         crate::log_warn!("closing the connection from {peer}: {why}");
         Settled::Refused
     }

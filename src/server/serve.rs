@@ -19,6 +19,7 @@ use crate::instrument::{metrics, statsd};
 use crate::logging;
 use crate::net::connection::{Connection, Preface};
 use crate::net::event_loop::Work;
+use crate::net::phase::{HeadWait, Phase};
 use crate::route::{Route, ServerWide, TargetForm, decode_path, split_target, target_form};
 use crate::static_files;
 use crate::wsgi::call;
@@ -35,14 +36,9 @@ enum Next {
     Refused,
 }
 
-/// How long, and how many bytes, a connection closing after an error still reads and drops
-/// what its client sends (a lingering close, as nginx does).
-const LINGER_TIME: Duration = Duration::from_secs(5);
-const LINGER_BYTES: u64 = 4 * 1024 * 1024;
-
 pub fn serve(ctx: &Context, work: Work) {
     let Work { token, mut conn } = work;
-    if conn.lingering {
+    if let Phase::Lingering { .. } = conn.life().phase() {
         return linger(ctx, token, conn);
     }
     loop {
@@ -72,7 +68,7 @@ pub fn serve(ctx: &Context, work: Work) {
                 let started = Instant::now();
                 metrics::request_started();
                 note_queue_time(&head);
-                activity::request_began(started, head.request_line_bytes(), conn.peer);
+                activity::request_began(started, head.request_line_bytes(), conn.peer());
                 ctx.event_loop.request_began();
                 let (returned, answered) = match probe {
                     Some(probe) => answer_probe(ctx, conn, &head, probe),
@@ -85,13 +81,14 @@ pub fn serve(ctx: &Context, work: Work) {
                 let took = record_answer(Some(&head), &conn, answered, started, logged);
                 drop(slow_place);
                 ctx.slow_routes.record(route, took);
-                conn.served += 1;
+                conn.life_mut().request_done();
                 if ctx.requests.fetch_add(1, Ordering::Relaxed) + 1 == ctx.retire_after {
                     ctx.main_thread.unpark();
                 }
                 if !answered.reusable {
                     // The body may be unread, or more requests may have been sent.
-                    let client_may_send = head.framing != Framing::Empty || !conn.input.is_empty();
+                    let client_may_send =
+                        head.framing != Framing::Empty || !conn.input().is_empty();
                     return close(ctx, token, conn, client_may_send);
                 }
             }
@@ -105,26 +102,23 @@ pub fn serve(ctx: &Context, work: Work) {
 /// connection lingers instead.
 fn close(ctx: &Context, token: usize, mut conn: Box<Connection>, client_may_send: bool) {
     let flushed = conn.flush(ctx.call.io_timeout).is_ok();
-    if !(client_may_send && flushed && conn.stream.shutdown_write().is_ok()) {
+    if !(client_may_send && flushed && conn.start_lingering().is_ok()) {
         return ctx.event_loop.close(token);
     }
-    conn.lingering = true;
-    conn.deadline = Instant::now() + LINGER_TIME;
-    conn.input.clear();
     linger(ctx, token, conn);
 }
 
 /// A lingering connection (see `close`): its answer is sent and its write side shut, so
 /// the client reads the answer and then EOF; what it still sends is read and dropped until
-/// it closes, or for at most `LINGER_TIME` and `LINGER_BYTES`.
+/// it closes, or for as long and as much as `Phase::Lingering` allows.
 fn linger(ctx: &Context, token: usize, mut conn: Box<Connection>) {
     loop {
         match conn.read_available() {
             Ok(Some(0)) | Err(_) => return ctx.event_loop.close(token),
             Ok(Some(read)) => {
-                conn.input.clear();
-                conn.lingered += read as u64;
-                if conn.lingered > LINGER_BYTES {
+                conn.input().clear();
+                conn.life_mut().dropped(read as u64);
+                if conn.life().phase() == Phase::Closed {
                     return ctx.event_loop.close(token);
                 }
             }
@@ -135,7 +129,7 @@ fn linger(ctx: &Context, token: usize, mut conn: Box<Connection>) {
 
 fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
     if let (Some(policy), Preface::Unread, true) =
-        (&ctx.proxy_policy, conn.preface, conn.tls.is_some())
+        (&ctx.proxy_policy, conn.preface(), conn.is_tls())
     {
         // Before the handshake: the header is not TLS.
         match policy.settle(conn) {
@@ -145,8 +139,8 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
         }
     }
     loop {
-        if !conn.input.is_empty() {
-            let settled = match (&ctx.proxy_policy, conn.preface) {
+        if !conn.input().is_empty() {
+            let settled = match (&ctx.proxy_policy, conn.preface()) {
                 (Some(policy), Preface::Unread) => policy.settle(conn),
                 _ => Settled::Yes,
             };
@@ -154,17 +148,19 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
                 Settled::Refused => return Next::Close,
                 // The header's bytes count against the header timeout too.
                 Settled::NotYet => Ok(None),
-                Settled::Yes if conn.input.is_empty() => Ok(None),
-                Settled::Yes => parse_head(&mut conn.input, ctx.limits),
+                Settled::Yes if conn.input().is_empty() => Ok(None),
+                Settled::Yes => parse_head(conn.input(), ctx.limits),
             };
             match parsed {
                 Ok(Some(head)) => {
-                    conn.head_started = None;
+                    conn.life_mut().head_complete();
                     return Next::Request(head);
                 }
                 Ok(None) => {
-                    let started = *conn.head_started.get_or_insert_with(Instant::now);
-                    if started.elapsed() > ctx.header_timeout {
+                    let wait = conn
+                        .life_mut()
+                        .head_incomplete(Instant::now(), ctx.header_timeout);
+                    if wait == HeadWait::TooSlow {
                         // Too slow (a slowloris): closed at once, no lingering for it.
                         refuse(ctx, conn, HttpError::new(408, "Request Timeout"));
                         return Next::Close;
@@ -181,7 +177,9 @@ fn next_request(ctx: &Context, conn: &mut Connection) -> Next {
             Err(err) => {
                 if err.kind() == std::io::ErrorKind::InvalidData {
                     // A failed TLS handshake (or plain HTTP on an HTTPS port): closed.
-                    let peer = conn.peer.map_or("a unix socket".into(), |p| p.to_string());
+                    let peer = conn
+                        .peer()
+                        .map_or("a unix socket".into(), |p| p.to_string());
                     crate::log_debug!("closing the connection from {peer}: {err}");
                 }
                 return Next::Close;
@@ -249,7 +247,7 @@ fn record_answer(
     if logged && logging::access_enabled() {
         logging::access(logging::Access {
             head,
-            peer: conn.peer,
+            peer: conn.peer(),
             status: answered.status,
             bytes: answered.body_bytes,
             micros: took.as_micros() as u64,
@@ -428,10 +426,10 @@ fn place<'a>(
         script_name,
         path_info,
         query,
-        peer: conn.peer,
+        peer: conn.peer(),
         addresses: conn.address_text(),
         https: conn.client_used_tls(),
-        client_cert: conn.tls.as_mut().and_then(|tls| tls.client_cert()),
+        client_cert: conn.client_cert(),
     }
 }
 

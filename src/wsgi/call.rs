@@ -327,7 +327,7 @@ fn can_send_file(shared: &SharedExchange) -> bool {
     let guard = shared.lock().unwrap_or_else(|p| p.into_inner());
     guard
         .as_ref()
-        .is_none_or(|exchange| !exchange.headers_sent && exchange.conn.tls.is_none())
+        .is_none_or(|exchange| !exchange.headers_sent && !exchange.conn.is_tls())
 }
 
 /// Sends a wrapped regular file with sendfile(2), GIL released, after the head.

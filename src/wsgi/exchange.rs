@@ -143,16 +143,16 @@ impl Exchange {
             if let Some(err) = &self.body_error {
                 return Err(ExchangeError::Request(err.clone()));
             }
-            if self.conn.input.is_empty() {
+            if self.conn.input().is_empty() {
                 self.receive(wait)?;
             }
             match self.framing {
                 Framing::Empty => self.body_done = true,
                 Framing::Length(_) => {
                     let take =
-                        (self.body_left.min(limit as u64) as usize).min(self.conn.input.len());
-                    out.extend_from_slice(&self.conn.input[..take]);
-                    self.conn.input.drain(..take);
+                        (self.body_left.min(limit as u64) as usize).min(self.conn.input().len());
+                    out.extend_from_slice(&self.conn.input()[..take]);
+                    self.conn.input().drain(..take);
                     self.body_left -= take as u64;
                     self.body_done = self.body_left == 0;
                     return Ok(take);
@@ -166,9 +166,9 @@ impl Exchange {
     fn decode_chunked(&mut self) -> Result<(), ExchangeError> {
         let decoded = self
             .chunked
-            .decode(&self.conn.input, &mut self.decoded, BODY_STEP)
+            .decode(self.conn.input(), &mut self.decoded, BODY_STEP)
             .map_err(|err| self.fail_body(err))?;
-        self.conn.input.drain(..decoded);
+        self.conn.input().drain(..decoded);
         self.body_received += self.decoded.len() as u64;
         if self.max_body > 0 && self.body_received > self.max_body {
             self.decoded.clear();
