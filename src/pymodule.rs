@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 
+use crate::server::Exit;
 use crate::wsgi::interpreter::{self, Host};
 
 #[pymodule]
@@ -29,5 +30,8 @@ fn run(py: Python<'_>, argv: Vec<OsString>) -> PyResult<i32> {
         in_venv: prefix != base_prefix,
         prefix,
     });
-    Ok(py.detach(|| crate::cli::run(argv)))
+    match py.detach(|| crate::cli::run(argv)) {
+        Exit::Code(code) => Ok(code),
+        at_once => at_once.end_process(),
+    }
 }

@@ -420,21 +420,19 @@ pub struct Origin {
 
 impl Config {
     /// Parses arguments (the first is the program name), reading configuration files from
-    /// disk. A bad flag prints one line and exits with code 2; --help, --version and the
-    /// references print and exit with code 0.
-    pub fn parse_from_iter<I, T>(args: I) -> Config
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        let args = args.into_iter().map(Into::into).collect();
-        match sources::load(args, &python_file::Disk) {
+    /// disk. Err: a bad flag or setting, named in one line.
+    pub fn parse_args(args: Vec<OsString>) -> Result<Parsed, UsageError> {
+        sources::load(args, &python_file::Disk).map_err(UsageError)
+    }
+
+    /// The configuration these arguments give; for tests, which pass valid ones.
+    #[cfg(test)]
+    pub fn parse_from_iter<const N: usize>(args: [&str; N]) -> Config {
+        let args = args.into_iter().map(OsString::from).collect();
+        match Config::parse_args(args) {
             Ok(Parsed::Run(config)) => *config,
-            Ok(Parsed::Print(text)) => {
-                print!("{text}");
-                std::process::exit(0)
-            }
-            Err(message) => usage_error(&message),
+            Ok(Parsed::Print(text)) => panic!("printed instead of running: {text}"),
+            Err(err) => panic!("{err}"),
         }
     }
 
@@ -639,14 +637,28 @@ fn host_venv(
     ))
 }
 
-/// One line naming the problem, then exit code 2 (the convention for usage errors).
-pub fn usage_error(message: &str) -> ! {
-    match message.split_once('\n') {
+/// A bad flag or setting, found while starting: one line naming it, and exit code 2 (see
+/// `report_usage`). Errors inside carry it through anyhow; the command line turns it into
+/// that line.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Prints the usage error's line and returns exit code 2 (the convention for usage errors).
+pub fn report_usage(err: &UsageError) -> i32 {
+    match err.0.split_once('\n') {
         // A Python configuration file that raised: its line, then the traceback.
         Some((line, traceback)) => eprintln!("wsgihost: {line}\n{traceback}"),
-        None => eprintln!("wsgihost: {message} (see wsgihost --help)"),
+        None => eprintln!("wsgihost: {} (see wsgihost --help)", err.0),
     }
-    std::process::exit(2)
+    2
 }
 
 #[cfg(test)]

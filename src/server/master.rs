@@ -1,5 +1,7 @@
-//! The master process: binds the listeners, forks the workers and supervises them. It holds
-//! no Python and no threads, so forking is always safe. Signals (as gunicorn):
+//! The master process: binds the listeners, forks the workers and supervises them. It
+//! runs no threads, and no Python unless --preload (or a gunicorn configuration's server
+//! hooks) brought the interpreter in; forking then goes through `interpreter::fork`, which
+//! runs Python's own before/after-fork steps. Signals (as gunicorn):
 //! TERM/INT graceful stop (a second INT, or QUIT: at once), HUP rolling reload,
 //! TTIN/TTOU one worker more/less. Crashed workers are replaced; workers that cannot start
 //! stop the master with a clear message instead of a restart loop.
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use pyo3::prelude::*;
 
+use super::Exit;
 use super::control::{self, Message, Reporter};
 use super::exporter::Exporter;
 use super::health::{self, Readiness};
@@ -97,6 +100,8 @@ struct Master<'c> {
     tls: Option<Arc<rustls::ServerConfig>>,
     /// 1 once a master-side hook raised (the server then stops).
     exit_code: i32,
+    /// A second SIGINT, or SIGQUIT: the workers were killed; the master leaves now.
+    exit_now: bool,
     /// When the statsd gauges were last sent.
     gauges_sent: Instant,
     /// SIGUSR2: the new master while it starts.
@@ -117,7 +122,7 @@ enum Role {
 
 /// Runs the server; returns the exit code of this process: the master's, or (in each
 /// forked worker, which returns through here too) the worker's.
-pub fn run(config: &Config) -> Result<i32> {
+pub fn run(config: &Config) -> Result<Exit> {
     signals::catch(&MASTER_SIGNALS);
     crate::logging::mark::catch();
     if let Some(venv) = &config.venv {
@@ -127,7 +132,7 @@ pub fn run(config: &Config) -> Result<i32> {
     let tls = match config.tls_files() {
         Some(files) => match crate::net::tls::load(&files) {
             Ok(tls) => Some(tls),
-            Err(message) => crate::config::usage_error(&message),
+            Err(message) => return Err(crate::config::UsageError(message).into()),
         },
         None => None,
     };
@@ -202,6 +207,7 @@ pub fn run(config: &Config) -> Result<i32> {
         announced_ready: false,
         tls,
         exit_code: 0,
+        exit_now: false,
         gauges_sent: Instant::now(),
         upgrade: None,
         pidfile,
@@ -224,8 +230,8 @@ pub fn run(config: &Config) -> Result<i32> {
     drop(master);
     interpreter::finalize();
     match (result, exited) {
-        (Ok(_), Ok(())) => Ok(code),
-        (Ok(_), Err(_)) => Ok(1),
+        (Ok(_), Ok(())) => Ok(Exit::Code(code)),
+        (Ok(_), Err(_)) => Ok(Exit::Code(1)),
         (Err(err), _) => Err(err),
     }
 }
@@ -243,6 +249,9 @@ impl Master<'_> {
             self.take_over_from_old_master();
             for signal in signals::take() {
                 self.on_signal(signal);
+            }
+            if self.exit_now {
+                return Ok(Role::Master);
             }
             self.read_messages();
             self.reap()?;
@@ -304,8 +313,8 @@ impl Master<'_> {
             SIGINT | SIGQUIT => {
                 crate::log_info!("{} received, stopping now", signals::name(signal));
                 self.signal_all(libc::SIGKILL);
-                remove_socket_files(&self.bound);
-                std::process::exit(1);
+                self.exit_code = 1;
+                self.exit_now = true;
             }
             SIGHUP | SIGTTIN | SIGTTOU if self.shutdown_at.is_some() => crate::log_info!(
                 "{} ignored: the server is stopping (--shutdown-delay)",

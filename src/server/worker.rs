@@ -12,6 +12,7 @@ use anyhow::Result;
 use mio::Events;
 use pyo3::prelude::*;
 
+use super::Exit;
 use super::context::{Context, MountedApp};
 use super::control::{Message, Reporter};
 use super::health::HealthProbes;
@@ -86,8 +87,8 @@ impl Preloaded {
     }
 }
 
-/// Runs a worker until it stops; returns the process exit code.
-pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
+/// Runs a worker until it stops; returns how the process ends.
+pub fn run(config: &Config, setup: WorkerSetup) -> Exit {
     // Before Python starts, so Python never installs its own SIGINT handler over ours.
     signals::catch(&[SIGINT, SIGTERM, SIGQUIT, SIGUSR1]);
     if let Some(name) = &config.name {
@@ -103,11 +104,11 @@ pub fn run(config: &Config, setup: WorkerSetup) -> i32 {
     statsd::flush();
     crate::logging::flush();
     match result {
-        Ok(code) => code,
+        Ok(exit) => exit,
         Err(err) => {
             crate::log_info!("worker {}: {err:#}", std::process::id());
             crate::logging::flush();
-            EXIT_BOOT_FAILED
+            Exit::Code(EXIT_BOOT_FAILED)
         }
     }
 }
@@ -144,7 +145,7 @@ enum Ending {
     Now,
 }
 
-fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
+fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<Exit> {
     let apps = boot(config, setup.slot, setup.preloaded)?;
     let max_requests = match config.max_requests {
         0 => 0,
@@ -209,30 +210,28 @@ fn serve_until_stopped(config: &Config, setup: WorkerSetup) -> Result<i32> {
         Ending::Now => {
             crate::log_info!("worker {pid}: stopping now");
             let _ = hooks::worker_hook("worker_exit");
-            crate::logging::flush();
-            std::process::exit(1);
+            return Ok(Exit::AtOnce(1));
         }
         Ending::Stop => crate::log_info!("worker {pid}: finishing in-flight requests"),
     }
     context.event_loop.stop();
-    let finished = wait_for_threads(&running, config, &mut stuck_fds);
+    let waited = wait_for_threads(&running, config, &mut stuck_fds);
+    if waited == Waited::Interrupted {
+        return Ok(Exit::AtOnce(1));
+    }
     let _ = hooks::worker_hook("worker_exit");
-    if !finished {
+    if waited == Waited::TimedOut {
         crate::log_error!("worker {pid}: requests still running after --graceful-timeout; exiting");
-        crate::logging::flush();
-        // SAFETY: leaving without running destructors or atexit handlers, on purpose:
-        // stuck threads may hold the GIL, so finalizing Python would hang.
-        unsafe { libc::_exit(1) };
+        return Ok(Exit::AtOnce(1));
     }
     if !stuck_fds.is_empty() {
-        crate::logging::flush();
-        // SAFETY: as above: a stuck app call's thread may hold the GIL.
-        unsafe { libc::_exit(0) };
+        // A stuck app call's thread may hold the GIL.
+        return Ok(Exit::AtOnce(0));
     }
     // Python objects in the context are released with the GIL held, then Python ends.
     Python::attach(|_| drop(context));
     interpreter::finalize();
-    Ok(0)
+    Ok(Exit::Code(0))
 }
 
 /// App calls stuck past --timeout that were not seen before: their stacks are reported
@@ -338,21 +337,20 @@ fn start_threads(context: &Arc<Context>, threads: usize) -> Result<Running> {
 
 /// Waits until only the threads stuck in app calls still run (they are not waited for),
 /// up to --graceful-timeout; calls that get stuck meanwhile are reported and ended as
-/// while serving. A second SIGINT or a SIGQUIT meanwhile exits at once.
-fn wait_for_threads(running: &Running, config: &Config, stuck_fds: &mut Vec<i32>) -> bool {
+/// while serving. A second SIGINT or a SIGQUIT meanwhile ends the wait at once.
+fn wait_for_threads(running: &Running, config: &Config, stuck_fds: &mut Vec<i32>) -> Waited {
     let deadline = Instant::now() + config.graceful_timeout();
     let (count, done) = &**running;
     let mut guard = count.lock().unwrap_or_else(|p| p.into_inner());
     while *guard > stuck_fds.len() {
         let now = Instant::now();
         if now >= deadline {
-            return false;
+            return Waited::TimedOut;
         }
         let signals = signals::take();
         if signals.contains(&SIGINT) || signals.contains(&SIGQUIT) {
             crate::log_info!("worker {}: second signal, exiting now", std::process::id());
-            crate::logging::flush();
-            std::process::exit(1);
+            return Waited::Interrupted;
         }
         guard = done
             .wait_timeout(guard, TICK.min(deadline - now))
@@ -362,7 +360,18 @@ fn wait_for_threads(running: &Running, config: &Config, stuck_fds: &mut Vec<i32>
         end_stuck_calls(config, stuck_fds);
         guard = count.lock().unwrap_or_else(|p| p.into_inner());
     }
-    true
+    Waited::Finished
+}
+
+/// How waiting for the request threads of a stopping worker ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Waited {
+    /// Only threads stuck in app calls (if any) still run.
+    Finished,
+    /// --graceful-timeout passed first.
+    TimedOut,
+    /// A second SIGINT, or a SIGQUIT.
+    Interrupted,
 }
 
 fn thread_main(context: &Context) {

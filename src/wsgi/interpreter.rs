@@ -174,9 +174,13 @@ pub fn fork() -> std::io::Result<i32> {
     }
 }
 
-/// fork(2) between PyOS_BeforeFork and PyOS_AfterFork_*; the caller holds the GIL.
+/// fork(2) between PyOS_BeforeFork and PyOS_AfterFork_*.
+///
+/// # Safety
+/// The interpreter is initialized, the calling thread holds the GIL, and no other thread
+/// runs Python (the child would inherit it mid-call).
 unsafe fn fork_with_hooks() -> i32 {
-    // SAFETY: the caller holds the GIL and has no other threads running Python.
+    // SAFETY: the caller's promise above.
     unsafe {
         ffi::PyOS_BeforeFork();
         let pid = libc::fork();
@@ -236,8 +240,13 @@ pub fn venv_python(venv: &Path) -> Result<String> {
         .into_owned())
 }
 
+/// Turns a PyStatus into an error naming `what` failed.
+///
+/// # Safety
+/// `status` is what a CPython configuration call just returned (its `err_msg`, if set,
+/// points at a static NUL-terminated string).
 unsafe fn check(status: ffi::PyStatus, what: &str) -> Result<()> {
-    // SAFETY: status comes straight from a CPython config call.
+    // SAFETY: the caller's promise above.
     if unsafe { ffi::PyStatus_Exception(status) } != 0 {
         let message = if status.err_msg.is_null() {
             "unknown error".to_string()
