@@ -6,6 +6,8 @@ threads get the same thread count where they have one. wsgihost runs three ways:
 (no access log, 4 threads), wsgihost-defaults (nothing but --bind and the app, its access
 log on stdout into a file, as a user starts it) and wsgihost-pip (the tuned flags, run by
 the pip-installed command), and wsgihost-json is the defaults with --log-format json.
+BENCH_BASELINE=/path/to/an/older/wsgihost adds wsgihost-before: that binary with the tuned
+flags, to compare a change against the code before it in the same run.
 Writes results/results.md, results/results.json and
 results/chart.png, and prints the ratios to the best peer (and pip to binary)."""
 import json
@@ -48,6 +50,8 @@ def servers():
         "wsgihost-json": ([str(WSGIHOST), "--bind", f"127.0.0.1:{PORT}", "--log-format", "json", app],
                           ["hello64", "hello256", "post4k"]),
         "wsgihost-pip": ([str(VENV_BIN / "wsgihost"), *tuned, app], ["hello64", "hello256", "post4k"]),
+        "wsgihost-before": ([os.environ.get("BENCH_BASELINE", "BENCH_BASELINE is not set"), *tuned,
+                             "--venv", str(VENV_BIN.parent), app], wsgi),
         "bjoern": ([python, str(APPS / "bjoern_run.py"), app, str(PORT)], wsgi),
         "granian": ([str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", "1", "--blocking-threads", "1",
                      "--port", str(PORT), "--no-ws", app], wsgi),
@@ -197,11 +201,14 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     table = servers()
     only = set(sys.argv[1:])
-    names = [n for n in table if not only or n in only]
+    names = [n for n in table if n in only or not only and (n != "wsgihost-before" or "BENCH_BASELINE" in os.environ)]
     samples = {}  # (server, scenario) → [(rps, p99)]
     rss = {}
     for round_number in range(ROUNDS):
-        for name in names:
+        # Every other round runs the servers in reverse order: the second of two servers
+        # in a round measured ~13% faster on Flask whichever it was (an A/B and its swap,
+        # 2026-12-07), so a fixed order biases every ratio.
+        for name in (names if round_number % 2 == 0 else names[::-1]):
             command, scenarios = table[name]
             runs = [("main", command, [s for s in scenarios if s != "flask"])]
             if "flask" in SCENARIOS and name != "nginx":
@@ -263,7 +270,7 @@ def report(samples, rss, names):
             best, best_name = max(peers)
             parts += [f"{n} {rps / best:.2f}x {best_name}" for n, rps in ours.items()
                       if n in ("wsgihost", "wsgihost-defaults")]
-        for variant in ("wsgihost-defaults", "wsgihost-json", "wsgihost-pip"):
+        for variant in ("wsgihost-defaults", "wsgihost-json", "wsgihost-pip", "wsgihost-before"):
             if variant in ours and "wsgihost" in ours:
                 parts.append(f"{variant} {ours[variant] / ours['wsgihost']:.3f}x wsgihost")
         if parts:
