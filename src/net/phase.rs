@@ -32,7 +32,8 @@ pub enum Phase {
     /// Closing after an error: the write side is shut and what still arrives is dropped
     /// (`dropped` bytes so far), for at most `LINGER_TIME` and `LINGER_BYTES`.
     Lingering { dropped: u64 },
-    /// Nothing more to do: the connection is dropped.
+    /// Nothing more to do: the connection is dropped (the loop frees its slot; lingering
+    /// past `LINGER_BYTES` ends here).
     Closed,
 }
 
@@ -132,11 +133,6 @@ impl Lifecycle {
                 false => Phase::Lingering { dropped },
             };
         }
-    }
-
-    /// The client closed, the socket failed, or the server gave up on it.
-    pub fn close(&mut self) {
-        self.phase = Phase::Closed;
     }
 
     /// The connection goes back to the loop at `now` to wait for input, and gets the
@@ -390,7 +386,8 @@ mod tests {
     fn closed_is_final() {
         let start = Instant::now();
         let mut life = fresh(start);
-        life.close();
+        life.start_lingering(start);
+        life.dropped(LINGER_BYTES + 1);
         life.park(at(start, 1), TIMEOUTS, true);
         life.dropped(10);
         life.drain();
