@@ -187,23 +187,39 @@ def test_slow_paths_are_known_whatever_connection_brings_them(start_server):
     assert worst < 0.2, f"a quick request waited {worst:.2f} s behind slow ones"
 
 
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def wakeups_by_thread(pid):
+    """Each thread's voluntary context switches so far (each is one block and wake-up), by
+    thread name: a count, unlike CPU time, that a busy machine does not blur."""
+    counts = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        switches = int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+        counts[name] = counts.get(name, 0) + switches
+    return counts
 
 
 def test_an_idle_worker_rests_and_wakes_for_the_next_request(start_server):
     """With nothing to do, the worker stops its millisecond checks (an idle worker used
-    2-3% of a core on them); a request that blocks after the rest still gets a thread
-    taking over the loop, and the Date header is still now."""
+    2-3% of a core on them, a thousand wake-ups a second); a request that blocks after the
+    rest still gets a thread taking over the loop, and the Date header is still now."""
     server = start_server("--threads", "2")
     assert requests.get(server.url + "/sayhello.py", timeout=5).status_code == 200
     worker = int(Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()[0])
     time.sleep(0.5)  # well past the 100 quiet checks
-    before = cpu_seconds(worker)
+    before = wakeups_by_thread(worker)
     time.sleep(3)
-    idle_cpu = cpu_seconds(worker) - before
-    assert idle_cpu < 0.03, f"an idle worker used {idle_cpu:.2f} s of CPU in 3 s"
+    after = wakeups_by_thread(worker)
+    woke = {name: after[name] - before.get(name, 0) for name in after}
+    # Resting, the monitor wakes about once a second; ticking, it would wake 3,000 times.
+    monitor = sum(count for name, count in woke.items() if name.startswith("wsgihost-monit"))
+    assert monitor < 30, f"the idle worker's monitor woke {monitor} times in 3 s: {woke}"
+    # The other threads tick at 20 a second or less (signals, the log writer).
+    total = sum(woke.values())
+    assert total < 300, f"the idle worker woke {total} times in 3 s: {woke}"
 
     slow = threading.Thread(target=lambda: requests.get(server.url + "/sleepy.py?1", timeout=10))
     slow.start()

@@ -1,9 +1,10 @@
 //! Lets the hand-off monitor stop ticking while a worker has nothing to do. It checks every
 //! millisecond while requests come (a thousand wake-ups a second: 2-3% of a core for an
 //! idle worker); after `QUIET_CHECKS` checks in a row that found no request in progress,
-//! it parks until the next request begins (or a second passes). Under load a thousand
-//! checks a second never all miss the requests, so it only rests when the worker is idle
-//! or nearly so.
+//! it parks until the next request begins, or a second passes. A rest that no request
+//! ended leaves the worker idle, so one more quiet check sends it back to rest: an idle
+//! worker's monitor wakes about once a second. Under load a thousand checks a second never
+//! all miss the requests, so it only rests when the worker is idle or nearly so.
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Thread;
@@ -56,7 +57,80 @@ impl MonitorRest {
             crate::clock::stop();
             std::thread::park_timeout(LONGEST_REST);
         }
-        self.resting.store(false, Ordering::Release);
+        // No request woke us (the rest ran out, or a stop): the worker is still idle, so
+        // one quiet check is enough to rest again, not another hundred.
+        if self.resting.swap(false, Ordering::AcqRel) {
+            *quiet_checks = QUIET_CHECKS - 1;
+        }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Wakes the resting monitor (this test's thread) from another thread, the way a stop
+    /// does, or as a request does when `by_request`.
+    fn wake_soon(rest: &Arc<MonitorRest>, by_request: bool) -> std::thread::JoinHandle<()> {
+        let rest = Arc::clone(rest);
+        std::thread::spawn(move || {
+            while !rest.resting.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            if by_request {
+                rest.request_began();
+            } else {
+                rest.wake();
+            }
+        })
+    }
+
+    #[test]
+    fn rests_after_a_hundred_quiet_checks() {
+        let rest = Arc::new(MonitorRest::default());
+        let mut quiet = 0;
+        for _ in 1..QUIET_CHECKS {
+            assert!(!rest.rest_if_quiet(&mut quiet, || false));
+        }
+        let waker = wake_soon(&rest, false);
+        assert!(rest.rest_if_quiet(&mut quiet, || false));
+        waker.join().unwrap();
+    }
+
+    #[test]
+    fn a_check_that_finds_a_request_starts_the_count_again() {
+        let rest = MonitorRest::default();
+        let mut quiet = QUIET_CHECKS - 1;
+        assert!(!rest.rest_if_quiet(&mut quiet, || true));
+        assert_eq!(quiet, 0);
+    }
+
+    #[test]
+    fn an_idle_wake_rests_again_at_the_next_quiet_check() {
+        let rest = Arc::new(MonitorRest::default());
+        let mut quiet = QUIET_CHECKS - 1;
+        let waker = wake_soon(&rest, false);
+        assert!(rest.rest_if_quiet(&mut quiet, || false));
+        waker.join().unwrap();
+        assert_eq!(quiet, QUIET_CHECKS - 1);
+        let waker = wake_soon(&rest, false);
+        assert!(
+            rest.rest_if_quiet(&mut quiet, || false),
+            "one quiet check is enough"
+        );
+        waker.join().unwrap();
+    }
+
+    #[test]
+    fn a_request_wake_goes_back_to_checking_every_tick() {
+        let rest = Arc::new(MonitorRest::default());
+        let mut quiet = QUIET_CHECKS - 1;
+        let waker = wake_soon(&rest, true);
+        assert!(rest.rest_if_quiet(&mut quiet, || false));
+        waker.join().unwrap();
+        assert_eq!(quiet, 0);
+        assert!(!rest.rest_if_quiet(&mut quiet, || false));
     }
 }
