@@ -9,15 +9,15 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::environ::{self, RequestPlace};
 use super::errors::{log_app_error, warn_once};
-use super::exchange::{
-    Exchange, ExchangeError, ExchangeSetup, ResponseStart, SharedExchange, gil_free_wait,
-};
+use super::exchange::{Exchange, ExchangeSetup, SharedExchange, gil_free_wait};
 use super::file_wrapper::FileWrapper;
 use super::input::InputStream;
 use super::start_response::StartResponse;
+use crate::http::ExchangeError;
 use crate::http::forwarded::Proxies;
 use crate::http::request::Head;
 use crate::http::response::{Answered, error_page, reason_phrase};
+use crate::http::response_writer::ResponseStart;
 use crate::net::connection::Connection;
 use crate::net::io::send_file;
 
@@ -103,18 +103,19 @@ pub fn run(
         let traceback = log_app_error(py, &head.request_line(), who, &err);
         respond_to_failure(&mut exchange, &traceback, settings.debug, &mut wait);
     } else if exchange.finish(&mut wait).is_err() {
-        exchange.broken = true;
+        exchange.response.mark_broken();
     }
-    if exchange.reusable() {
+    if exchange.response.reusable() {
         exchange.discard_body(DRAIN_BUDGET, &mut wait);
     }
+    let response = &exchange.response;
     let answered = Answered::new(
-        exchange.status(),
-        exchange.body_bytes(),
-        exchange.reusable(),
+        response.status(),
+        response.body_bytes(),
+        response.reusable(),
     );
     let environ = environ.unwrap_or_else(|_| PyDict::new(py));
-    let (status_line, header_lines) = exchange.start.as_ref().map_or((&b""[..], &b""[..]), |s| {
+    let (status_line, header_lines) = response.start().map_or((&b""[..], &b""[..]), |s| {
         (&s.status_line[..], &s.header_lines[..])
     });
     if let (Some(hooks), Some(Ok(req))) = (around, &req) {
@@ -167,12 +168,12 @@ fn respond_to_failure(
     debug: bool,
     wait: crate::net::io::Wait,
 ) {
-    exchange.keep_alive = false;
-    if exchange.headers_sent {
-        exchange.broken = true;
+    exchange.response.refuse_keep_alive();
+    if exchange.response.head_sent() {
+        exchange.response.mark_broken();
         return;
     }
-    let status = exchange.body_error.as_ref().map_or(500, |e| e.status);
+    let status = exchange.body.error().map_or(500, |e| e.status);
     let detail = if debug && status == 500 {
         traceback
     } else {
@@ -186,7 +187,7 @@ fn respond_to_failure(
     } else {
         error_page(status, "")
     };
-    exchange.start = Some(ResponseStart {
+    exchange.response.set_start(ResponseStart {
         code: status,
         status_line: format!("{status} {}", reason_phrase(status)).into_bytes(),
         header_lines: b"Content-Type: text/html; charset=utf-8\r\n".to_vec(),
@@ -235,14 +236,14 @@ fn stream(
     let send = |data: &[u8], total: Option<u64>| -> PyResult<bool> {
         let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
         let exchange = guard.as_mut().expect("exchange lives until the call ends");
-        if exchange.start.is_none() {
+        if exchange.response.start().is_none() {
             return Err(PyTypeError::new_err(
                 "the application returned body data before calling start_response",
             ));
         }
         let mut wait = gil_free_wait(py, exchange.conn.fd(), timeout);
         match exchange.send(data, total, &mut wait) {
-            Ok(()) => Ok(!exchange.broken),
+            Ok(()) => Ok(!exchange.response.is_broken()),
             Err(ExchangeError::Client(_)) | Err(ExchangeError::Request(_)) => Ok(false),
         }
     };
@@ -327,7 +328,7 @@ fn can_send_file(shared: &SharedExchange) -> bool {
     let guard = shared.lock().unwrap_or_else(|p| p.into_inner());
     guard
         .as_ref()
-        .is_none_or(|exchange| !exchange.headers_sent && !exchange.conn.is_tls())
+        .is_none_or(|exchange| !exchange.response.head_sent() && !exchange.conn.is_tls())
 }
 
 /// Sends a wrapped regular file with sendfile(2), GIL released, after the head.
@@ -339,7 +340,7 @@ fn send_region(
 ) -> PyResult<()> {
     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
     let exchange = guard.as_mut().expect("exchange lives until the call ends");
-    if exchange.start.is_none() {
+    if exchange.response.start().is_none() {
         return Err(PyTypeError::new_err(
             "file_wrapper returned before start_response",
         ));
@@ -349,7 +350,7 @@ fn send_region(
     if exchange.send(&[], Some(region.len), &mut wait).is_err() {
         return Ok(());
     }
-    let Some(len) = exchange.body_room(region.len) else {
+    let Some(len) = exchange.response.body_room(region.len) else {
         return Ok(());
     };
     let sent = py.detach(|| {
@@ -357,8 +358,8 @@ fn send_region(
         send_file(fd, region.fd, region.offset, len, &mut wait)
     });
     match sent {
-        Ok(()) => exchange.record_sent(len),
-        Err(_) => exchange.broken = true,
+        Ok(()) => exchange.response.record_sent(len),
+        Err(_) => exchange.response.mark_broken(),
     }
     Ok(())
 }

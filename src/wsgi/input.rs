@@ -4,7 +4,8 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::exchange::{Exchange, ExchangeError, SharedExchange, gil_free_wait, with_exchange};
+use super::exchange::{Exchange, SharedExchange, gil_free_wait, with_exchange};
+use crate::http::ExchangeError;
 
 /// Bytes read per step when the app asks for "everything" or for a line.
 const STEP: usize = 64 * 1024;

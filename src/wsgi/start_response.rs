@@ -6,8 +6,9 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
-use super::exchange::{ResponseStart, SharedExchange, gil_free_wait, with_exchange};
+use super::exchange::{SharedExchange, gil_free_wait, with_exchange};
 use crate::http::response::{is_field_value, is_token, reason_phrase};
+use crate::http::response_writer::ResponseStart;
 
 #[pyclass(frozen, module = "wsgihost")]
 pub struct StartResponse {
@@ -34,16 +35,16 @@ impl StartResponse {
         let start = parse_start(status, headers)?;
         with_exchange(&slf.get().shared, |exchange| {
             match exc_info {
-                Some(info) if exchange.headers_sent => {
+                Some(info) if exchange.response.head_sent() => {
                     // PEP 3333: too late to change the response; re-raise the app's error.
                     return Err(PyErr::from_value(info.get_item(1)?));
                 }
-                None if exchange.start.is_some() => {
+                None if exchange.response.start().is_some() => {
                     return Err(PyRuntimeError::new_err(
                         "start_response called a second time without exc_info",
                     ));
                 }
-                _ => exchange.start = Some(start),
+                _ => exchange.response.set_start(start),
             }
             Ok(())
         })?;
@@ -60,7 +61,7 @@ impl StartResponse {
         })?;
         let timeout = self.timeout;
         with_exchange(&self.shared, |exchange| {
-            if exchange.start.is_none() {
+            if exchange.response.start().is_none() {
                 return Err(PyRuntimeError::new_err(
                     "write() called before start_response",
                 ));
