@@ -168,19 +168,45 @@ def test_close_is_called_on_success_error_and_disconnect(server, tmp_path):
 def test_content_length_from_app_is_honoured(server):
     exact = requests.get(server.url + "/length.py?exact")
     assert exact.content == b"x" * 10
-    for kind in ("less", "more"):
-        with server.connect() as sock:
-            sock.sendall(f"GET /length.py?{kind} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        assert b"Content-Length: 10" in head
-        assert len(body) <= 10, kind
+    with server.connect() as sock:
+        sock.sendall(b"GET /length.py?less HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Content-Length: 10" in head
+    assert body == b"x" * 5, "a short body ends with the connection closed"
     assert "Content-Length" in server.log()
+
+
+@pytest.mark.parametrize("way", ["iterable", "write", "filelike", "file"])
+def test_a_body_past_its_content_length_is_cut_and_the_connection_kept(server, way, tmp_path):
+    """An app that sends 18 bytes after promising 10: the client gets exactly the 10, the
+    surplus is logged once for the response, and the same connection answers the next
+    request (as waitress does; a reconnect per such response costs the client)."""
+    query = way
+    if way == "file":
+        path = tmp_path / "eighteen.txt"
+        path.write_bytes(b"aaaaaabbbbbbcccccc")
+        query = f"file={path}"
+    logged_before = server.log().count("the surplus is dropped")
+    with server.connect() as sock:
+        reader = ResponseReader(sock)
+        for _ in range(2):
+            sock.sendall(f"GET /surplus.py?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            status, headers, body = reader.read()
+            assert (status, headers["content-length"], body) == (200, "10", b"aaaaaabbbb")
+            assert "connection" not in headers
+        sock.sendall(b"GET /length.py?exact HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reader.read()[2] == b"x" * 10
+        assert reader.buf == b"", "nothing of the surplus reached the wire"
+    deadline = time.monotonic() + 5
+    while server.log().count("the surplus is dropped") < logged_before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.log().count("the surplus is dropped") == logged_before + 2, "once per response"
 
 
 def test_responses_are_chunked_for_http11_and_close_delimited_for_http10(server):

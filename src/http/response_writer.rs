@@ -2,6 +2,11 @@
 //! Content-Length, chunked, or until close for HTTP/1.0), the body clipped to what the head
 //! promised, the last chunk, and whether the connection may carry another request. A body
 //! sent outside (sendfile) asks `body_room` first and reports with `record_sent`.
+//!
+//! An app that sends more than its Content-Length gets its response cut at that length:
+//! the surplus is dropped and logged once, and the connection stays usable, since the
+//! client received exactly what the head promised. One that sends less breaks the
+//! response: the connection closes so the client sees it is incomplete.
 use super::ExchangeError;
 use super::response::{
     BodyFraming, CHUNK_END, LAST_CHUNK, chunk_header, encode_head, status_forbids_body,
@@ -34,6 +39,8 @@ pub struct ResponseWriter {
     http10: bool,
     /// The response can no longer be completed correctly: close the connection after it.
     broken: bool,
+    /// The app sent more body than its Content-Length; the rest was dropped (and logged).
+    surplus: bool,
 }
 
 impl ResponseWriter {
@@ -49,6 +56,7 @@ impl ResponseWriter {
             head_only,
             http10,
             broken: false,
+            surplus: false,
         }
     }
 
@@ -77,6 +85,11 @@ impl ResponseWriter {
 
     pub fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    /// Whether the app sent more than its Content-Length: whatever it sends now is dropped.
+    pub fn surplus_dropped(&self) -> bool {
+        self.surplus
     }
 
     /// The status sent (or about to be): 500 when no status was ever set.
@@ -171,7 +184,13 @@ impl ResponseWriter {
         match self.framing {
             _ if self.head_only => None,
             BodyFraming::None | BodyFraming::Chunked => None,
-            BodyFraming::Length(expected) => Some(len.min(expected.saturating_sub(self.sent))),
+            BodyFraming::Length(expected) => {
+                let room = expected.saturating_sub(self.sent);
+                if len > room {
+                    self.drop_surplus(expected);
+                }
+                Some(len.min(room))
+            }
             BodyFraming::UntilClose => Some(len),
         }
     }
@@ -181,20 +200,26 @@ impl ResponseWriter {
         self.sent += len;
     }
 
-    /// The part of `data` that fits the declared Content-Length; logs and marks the
-    /// connection for closing when the app sends more than it declared.
+    /// The part of `data` that fits the declared Content-Length.
     fn clip_to_length<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
         if let BodyFraming::Length(expected) = self.framing {
             let room = expected.saturating_sub(self.sent);
             if data.len() as u64 > room {
-                crate::log_error!(
-                    "app sent more than its Content-Length of {expected} bytes; extra dropped, closing"
-                );
-                self.broken = true;
+                self.drop_surplus(expected);
                 return &data[..room as usize];
             }
         }
         data
+    }
+
+    /// Notes (and logs, the first time in this response) body past the Content-Length.
+    fn drop_surplus(&mut self, expected: u64) {
+        if !self.surplus {
+            crate::log_error!(
+                "app sent more than its Content-Length of {expected} bytes; the surplus is dropped"
+            );
+            self.surplus = true;
+        }
     }
 
     fn encode_head_into(&mut self, out: &mut Vec<u8>, total: Option<u64>) {
@@ -424,6 +449,33 @@ mod tests {
             None,
             "a file is not sent raw into chunks"
         );
+    }
+
+    #[test]
+    fn a_surplus_is_cut_at_the_length_and_the_connection_stays_usable() {
+        let mut io = MemoryTransport::default();
+        let mut writer = writer(start(200, "", Some(10)));
+        for piece in [&b"aaaaaa"[..], b"bbbbbb", b"cccccc"] {
+            writer.send(&mut io, piece, None, &mut never).unwrap();
+        }
+        writer.finish(&mut io, &mut never).unwrap();
+        let sent = io.sent_text();
+        assert_eq!(split(&sent).1, "aaaaaabbbb");
+        assert!(writer.surplus_dropped());
+        assert!(writer.reusable());
+        assert_eq!(writer.body_bytes(), 10);
+    }
+
+    #[test]
+    fn a_file_longer_than_the_length_is_a_surplus_too() {
+        let mut io = MemoryTransport::default();
+        let mut file = writer(start(200, "", Some(10)));
+        file.send(&mut io, &[], Some(4096), &mut never).unwrap();
+        assert_eq!(file.body_room(4096), Some(10));
+        file.record_sent(10);
+        file.finish(&mut io, &mut never).unwrap();
+        assert!(file.surplus_dropped());
+        assert!(file.reusable());
     }
 
     #[test]

@@ -243,7 +243,9 @@ fn stream(
         }
         let mut wait = gil_free_wait(py, exchange.conn.fd(), timeout);
         match exchange.send(data, total, &mut wait) {
-            Ok(()) => Ok(!exchange.response.is_broken()),
+            // An app past its Content-Length is not iterated further: all it sends now
+            // is dropped, and it may never end.
+            Ok(()) => Ok(!exchange.response.is_broken() && !exchange.response.surplus_dropped()),
             Err(ExchangeError::Client(_)) | Err(ExchangeError::Request(_)) => Ok(false),
         }
     };
